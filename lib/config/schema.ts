@@ -1,0 +1,82 @@
+import { z } from "zod";
+
+/** Integers given as strings in the environment, checked for range. */
+const port = z.coerce
+  .number({ error: "expected a port number between 1 and 65535" })
+  .int({ error: "expected a port number between 1 and 65535" })
+  .min(1, { error: "expected a port number between 1 and 65535" })
+  .max(65535, { error: "expected a port number between 1 and 65535" });
+
+const positiveInt = (what: string) =>
+  z.coerce
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(1, { error: `expected ${what}` });
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\/.+/.test(v), {
+    error: "expected a postgres:// or postgresql:// connection URL",
+  });
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+/**
+ * Ferry's settings after merging the config file and the environment. Registries are kept raw
+ * here and validated by lib/sync, which owns their meaning.
+ */
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default("0.0.0.0"),
+        port: port.default(3000),
+        /** Run sync workers inside the server process. */
+        workers: z.coerce.number().int().min(0).max(256).optional(),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({
+        url: postgresUrl.optional(),
+        /** Where the embedded Postgres keeps its data when no url is given. */
+        embeddedDir: z.string().min(1).optional(),
+        embeddedPort: port.optional(),
+        poolSize: positiveInt("a positive integer").default(10),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({ root: z.string().min(1).optional() })
+      .strict()
+      .prefault({}),
+    dataDir: z.string().min(1).default(".ferry"),
+    logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+    registries: z.array(z.unknown()).default([]),
+  })
+  .strict();
+
+export type FerryConfigInput = z.input<typeof configSchema>;
+export type FerryConfig = z.output<typeof configSchema>;
+
+/**
+ * Environment variables and where each lands in the config. An env value wins over the file.
+ * FERRY_* names that are not listed here are rejected: a typo must not be ignored silently.
+ */
+export const ENV_KEYS: Record<string, string[]> = {
+  DATABASE_URL: ["database", "url"],
+  FERRY_DATABASE_URL: ["database", "url"],
+  FERRY_PG_DIR: ["database", "embeddedDir"],
+  FERRY_PG_PORT: ["database", "embeddedPort"],
+  FERRY_DB_POOL_SIZE: ["database", "poolSize"],
+  FERRY_HOST: ["server", "host"],
+  PORT: ["server", "port"],
+  FERRY_PORT: ["server", "port"],
+  FERRY_WORKERS: ["server", "workers"],
+  FERRY_STORE_DIR: ["storage", "root"],
+  FERRY_DATA_DIR: ["dataDir"],
+  FERRY_LOG_LEVEL: ["logLevel"],
+};
+
+/** FERRY_* variables that are read elsewhere and must not be flagged as unknown. */
+export const ENV_PASSTHROUGH = new Set(["FERRY_CONFIG"]);

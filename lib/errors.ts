@@ -1,0 +1,82 @@
+/**
+ * Ferry's one error type. Every failure that crosses a module boundary is an AppError with a
+ * stable string `code`; callers branch on `code`, never on `instanceof` or message text. The table
+ * below is the only place codes become HTTP statuses and GraphQL `extensions.code` values, so the
+ * REST API, GraphQL and `/v2` all agree on what a failure means.
+ */
+
+export const ERROR_CODES = {
+  BAD_USER_INPUT: { http: 400, graphql: "BAD_USER_INPUT" },
+  CONFIG_INVALID: { http: 400, graphql: "BAD_USER_INPUT" },
+  UNAUTHENTICATED: { http: 401, graphql: "UNAUTHENTICATED" },
+  FORBIDDEN: { http: 403, graphql: "FORBIDDEN" },
+  NOT_FOUND: { http: 404, graphql: "NOT_FOUND" },
+  CONFLICT: { http: 409, graphql: "CONFLICT" },
+  RATE_LIMITED: { http: 429, graphql: "RATE_LIMITED" },
+  UPSTREAM_ERROR: { http: 502, graphql: "UPSTREAM_ERROR" },
+  UPSTREAM_TIMEOUT: { http: 504, graphql: "UPSTREAM_TIMEOUT" },
+  DIGEST_MISMATCH: { http: 502, graphql: "UPSTREAM_ERROR" },
+  STORE_FULL: { http: 507, graphql: "STORE_FULL" },
+  DATABASE_UNAVAILABLE: { http: 503, graphql: "SERVICE_UNAVAILABLE" },
+  NOT_READY: { http: 503, graphql: "SERVICE_UNAVAILABLE" },
+  INTERNAL: { http: 500, graphql: "INTERNAL_SERVER_ERROR" },
+} as const satisfies Record<string, { http: number; graphql: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface AppErrorOptions {
+  /** Safe, structured detail that may be shown to the caller (never secrets). */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+/** True for any error that carries one of Ferry's stable codes. */
+export function isAppError(err: unknown): err is AppError {
+  return (
+    typeof err === "object" &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === "string" &&
+    (err as { code: string }).code in ERROR_CODES &&
+    (err as { name?: unknown }).name === "AppError"
+  );
+}
+
+export interface PublicError {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Turns any thrown value into what a client may see. Unknown errors become INTERNAL with a fixed
+ * message: their text can hold paths, SQL or credentials, so it goes to the log only.
+ */
+export function toPublicError(err: unknown, log?: (err: unknown) => void): PublicError {
+  if (isAppError(err)) {
+    return err.details === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, details: err.details };
+  }
+  log?.(err);
+  return { code: "INTERNAL", message: "Internal error" };
+}
+
+export function httpStatusOf(code: ErrorCode): number {
+  return ERROR_CODES[code].http;
+}
+
+export function graphqlCodeOf(code: ErrorCode): string {
+  return ERROR_CODES[code].graphql;
+}
