@@ -111,18 +111,8 @@ async function applyPending(client: pg.Client, migrations: Migration[]): Promise
   return result;
 }
 
-/** Names of migrations on disk that the database has not applied yet (for /api/ready). */
-export async function pendingMigrations(db: pg.Pool | pg.Client, dir = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
-  const migrations = await readMigrations(dir);
-  let applied: Set<string>;
-  try {
-    const { rows } = await db.query<{ migration_name: string }>(
-      `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-    );
-    applied = new Set(rows.map((r) => r.migration_name));
-  } catch (err) {
-    if ((err as { code?: string }).code === "42P01") return migrations.map((m) => m.name); // no table yet
-    throw err;
-  }
-  return migrations.map((m) => m.name).filter((n) => !applied.has(n));
+/** Names of migrations on disk that are not among `applied` (for /api/ready). */
+export async function pendingMigrations(applied: Iterable<string>, dir = DEFAULT_MIGRATIONS_DIR): Promise<string[]> {
+  const done = new Set(applied);
+  return (await readMigrations(dir)).map((m) => m.name).filter((n) => !done.has(n));
 }

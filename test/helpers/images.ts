@@ -54,7 +54,7 @@ export async function pushBlob(reg: TestRegistry, repo: string, data: Buffer): P
   const put = await fetch(loc, {
     method: "PUT",
     headers: headers(reg, { "content-type": "application/octet-stream", "content-length": String(data.length) }),
-    body: data,
+    body: new Uint8Array(data),
   });
   await put.body?.cancel();
   if (put.status !== 201) throw new Error(`blob upload ${repo} ${digest}: ${put.status}`);
@@ -65,7 +65,7 @@ export async function pushManifest(reg: TestRegistry, repo: string, ref: string,
   const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
     method: "PUT",
     headers: headers(reg, { "content-type": mediaType }),
-    body,
+    body: new Uint8Array(body),
   });
   const text = await res.text();
   if (res.status !== 201) throw new Error(`manifest put ${repo}:${ref}: ${res.status} ${text}`);

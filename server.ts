@@ -1,0 +1,78 @@
+/**
+ * `npm start`: Ferry's process entry. Order matters:
+ *   1. configuration (a bad value exits 2 with one line, before anything slow happens);
+ *   2. a production build of the dashboard when missing or older than the sources;
+ *   3. the database (embedded Postgres unless DATABASE_URL) and migrations;
+ *   4. Next.js on one HTTP server.
+ * SIGINT/SIGTERM close the HTTP server, then the database clients, then the embedded Postgres.
+ */
+import http from "node:http";
+import next from "next";
+import { loadConfig, type ResolvedConfig } from "./lib/config";
+import { isAppError } from "./lib/errors";
+import { createLogger } from "./lib/observability";
+import { boot, setRuntime, type Runtime } from "./lib/runtime";
+import { ensureBuilt } from "./scripts/build-if-needed";
+
+const dev = process.argv.includes("--dev");
+
+async function main(): Promise<void> {
+  let config: ResolvedConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (isAppError(err) && err.code === "CONFIG_INVALID") {
+      process.stderr.write(`ferry: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.logLevel });
+  if (!dev) await ensureBuilt(process.cwd(), (msg) => log.info(msg));
+
+  const runtimePromise = boot({ config, log });
+  setRuntime(runtimePromise);
+  const runtime = await runtimePromise;
+
+  const app = next({ dev, dir: process.cwd(), hostname: config.server.host, port: config.server.port });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err }, "request failed");
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ code: "INTERNAL", message: "Internal error" }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.server.port, config.server.host, resolve);
+  });
+  log.info({ url: `http://localhost:${config.server.port}`, database: runtime.embedded ? "embedded" : "external" }, "ferry is up");
+  installShutdown(server, runtime, app);
+}
+
+function installShutdown(server: http.Server, runtime: Runtime, app: { close?: () => Promise<void> }): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    runtime.log.info({ signal }, "shutting down");
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    server.close();
+    server.closeIdleConnections();
+    await app.close?.().catch(() => {});
+    await runtime.shutdown();
+    runtime.log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ferry: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.FERRY_DEBUG) console.error(err);
+  process.exit(1);
+});
