@@ -15,6 +15,8 @@ import { boot, setRuntime, type Runtime } from "./lib/runtime";
 import { ensureBuilt } from "./scripts/build-if-needed";
 
 const dev = process.argv.includes("--dev");
+/** Skip the freshness check (tests build once up front; containers ship a finished build). */
+const noBuild = process.argv.includes("--no-build");
 
 async function main(): Promise<void> {
   let config: ResolvedConfig;
@@ -28,7 +30,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: config.logLevel });
-  if (!dev) await ensureBuilt(process.cwd(), (msg) => log.info(msg));
+  if (!dev && !noBuild) await ensureBuilt(process.cwd(), (msg) => log.info(msg));
 
   const runtimePromise = boot({ config, log });
   setRuntime(runtimePromise);

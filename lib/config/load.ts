@@ -8,7 +8,7 @@ import { configSchema, ENV_KEYS, ENV_PASSTHROUGH, type FerryConfig } from "./sch
 const DEFAULT_FILES = ["ferry.config.json", "ferry.config.yaml", "ferry.config.yml"];
 
 export interface LoadConfigOptions {
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
   cwd?: string;
   /** An explicit config file; otherwise FERRY_CONFIG, then ferry.config.{json,yaml,yml} in cwd. */
   file?: string;

@@ -1,0 +1,100 @@
+import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readMigrations } from "../../../lib/db";
+import { ensureBuilt } from "../../../scripts/build-if-needed";
+import { createTestDatabase, type TestDatabase } from "../../helpers/db";
+import { runFerry, startFerry } from "../../helpers/ferry-process";
+
+async function count(url: string, sql: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Number((await c.query<{ n: string }>(sql)).rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Queries the embedded Postgres of a running Ferry, found through its data directory. */
+async function embeddedQuery(dataDir: string, sql: string): Promise<unknown[]> {
+  const creds = JSON.parse(await readFile(path.join(dataDir, "pg.credentials.json"), "utf8")) as { user: string; password: string };
+  const port = (await readFile(path.join(dataDir, "pg", "postmaster.pid"), "utf8")).split("\n")[3];
+  const c = new pg.Client({ host: "127.0.0.1", port: Number(port), user: creds.user, password: creds.password, database: "ferry" });
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe("starting Ferry", () => {
+  let tmp: string;
+  const dbs: TestDatabase[] = [];
+
+  beforeAll(async () => {
+    // Build once, serially, before any server starts (each would otherwise try to build).
+    await ensureBuilt(process.cwd(), () => {});
+    tmp = await mkdtemp(path.join(os.tmpdir(), "ferry-start-"));
+    await chmod(tmp, 0o755);
+  }, 600_000);
+
+  afterAll(async () => {
+    await Promise.all(dbs.map((d) => d.drop()));
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("rejects a bad setting with exit code 2 and one line naming the key", async () => {
+    const run = runFerry({ FERRY_PORT: "garbage", FERRY_DATA_DIR: path.join(tmp, "never") });
+    expect(await run.exited).toBe(2);
+    const lines = run.output().trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/FERRY_PORT="garbage".*port number/);
+  });
+
+  it("starts its own Postgres with no DATABASE_URL and keeps the data across restarts", async () => {
+    const dataDir = path.join(tmp, "embedded");
+    const first = await startFerry({ FERRY_DATA_DIR: dataDir });
+    const page = await fetch(first.url + "/");
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("embedded Postgres");
+    const ready = (await (await fetch(first.url + "/api/ready")).json()) as { database: { embedded: boolean } };
+    expect(ready.database.embedded).toBe(true);
+    const health = await fetch(first.url + "/api/health");
+    expect(health.status).toBe(200);
+    await embeddedQuery(dataDir, `INSERT INTO registry (id, name, config, updated_at) VALUES (gen_random_uuid(), 'kept', '{}', now())`);
+    expect(await first.stop("SIGTERM")).toBe(0);
+
+    // Write something while the server is down, through the same embedded cluster started again.
+    const second = await startFerry({ FERRY_DATA_DIR: dataDir });
+    const rows = await embeddedQuery(dataDir, `SELECT name FROM registry`);
+    expect(rows).toEqual([{ name: "kept" }]);
+    expect(await second.stop("SIGINT")).toBe(0);
+    expect(second.output()).not.toMatch(/migrations applied/);
+    expect((await readdir(path.join(dataDir, "pg"))).includes("PG_VERSION")).toBe(true);
+  });
+
+  it("uses DATABASE_URL when given and never starts its own Postgres; two processes at once migrate once", async () => {
+    const db = await createTestDatabase({ migrated: false });
+    dbs.push(db);
+    const dataDir = path.join(tmp, "external");
+    const [a, b] = await Promise.all([
+      startFerry({ DATABASE_URL: db.url, FERRY_DATA_DIR: dataDir }),
+      startFerry({ DATABASE_URL: db.url, FERRY_DATA_DIR: dataDir }),
+    ]);
+    try {
+      for (const p of [a, b]) {
+        const ready = (await (await fetch(p.url + "/api/ready")).json()) as { database: { embedded: boolean } };
+        expect(ready.database.embedded).toBe(false);
+      }
+      const migrations = await readMigrations();
+      expect(await count(db.url, `SELECT count(*) AS n FROM "_prisma_migrations"`)).toBe(migrations.length);
+      await expect(readdir(path.join(dataDir, "pg"))).rejects.toThrow();
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
