@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   UPSTREAM_TIMEOUT: { http: 504, graphql: "UPSTREAM_TIMEOUT" },
   DIGEST_MISMATCH: { http: 502, graphql: "UPSTREAM_ERROR" },
   STORE_FULL: { http: 507, graphql: "STORE_FULL" },
+  RANGE_NOT_SATISFIABLE: { http: 416, graphql: "BAD_USER_INPUT" },
+  LOCK_TIMEOUT: { http: 503, graphql: "SERVICE_UNAVAILABLE" },
   DATABASE_UNAVAILABLE: { http: 503, graphql: "SERVICE_UNAVAILABLE" },
   NOT_READY: { http: 503, graphql: "SERVICE_UNAVAILABLE" },
   INTERNAL: { http: 500, graphql: "INTERNAL_SERVER_ERROR" },

@@ -1,0 +1,143 @@
+/**
+ * The only ways bytes enter the store. Both write into `<root>/tmp` under a fresh owned name, hash
+ * while writing, check digest and size, flush, and only then give the caller a path to link or
+ * rename into place. A crash at any point leaves at most a file in `tmp`, which recovery removes:
+ * a half-written file never has a final name (invariant 1).
+ */
+import { createHash } from "node:crypto";
+import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { AppError } from "../errors";
+import { isCode, ownedName } from "./layout";
+import { parseDigest } from "./names";
+
+export type Body = Readable | AsyncIterable<Uint8Array | string>;
+
+export interface Durability {
+  /**
+   * fsync file data and directories before anything refers to them. Turning it off keeps the
+   * process-crash guarantees (the page cache survives SIGKILL) but not power-loss ones.
+   */
+  fsync: boolean;
+}
+
+/**
+ * Streams `body` into a temp file, verifying it hashes to `digest` and is exactly `size` bytes.
+ * Returns the temp path; the caller links it into place and removes it.
+ */
+export async function writeVerifiedTemp(
+  tmpDir: string,
+  digest: string,
+  size: number,
+  body: Body,
+  durability: Durability,
+): Promise<string> {
+  const { algorithm, hex } = parseDigest(digest);
+  assertSize(size);
+  const tmp = join(tmpDir, ownedName());
+  const fh = await open(tmp, "wx", 0o644).catch((err: unknown) => {
+    throw storeError(err);
+  });
+  const hash = createHash(algorithm);
+  let written = 0;
+  try {
+    // One write in flight while the next chunk is read and hashed: the write runs on the libuv
+    // pool, hashing on this thread, so the two overlap instead of adding up.
+    let pending: Promise<void> = Promise.resolve();
+    for await (const raw of body) {
+      const chunk = typeof raw === "string" ? Buffer.from(raw) : raw;
+      written += chunk.byteLength;
+      if (written > size) {
+        throw mismatch(digest, size, `more than ${size} bytes`);
+      }
+      await pending;
+      pending = writeAll(fh, chunk);
+      hash.update(chunk);
+    }
+    await pending;
+    if (written !== size) throw mismatch(digest, size, `${written} bytes`);
+    const actual = hash.digest("hex");
+    if (actual !== hex) throw mismatch(digest, size, `${algorithm}:${actual}`);
+    if (durability.fsync) await fh.datasync();
+    await fh.close();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw storeError(err);
+  }
+  return tmp;
+}
+
+/** Same as writeVerifiedTemp for bytes already in memory (manifests, index.json). */
+export async function writeBytesTemp(tmpDir: string, bytes: Uint8Array, durability: Durability): Promise<string> {
+  const tmp = join(tmpDir, ownedName());
+  const fh = await open(tmp, "wx", 0o644).catch((err: unknown) => {
+    throw storeError(err);
+  });
+  try {
+    await writeAll(fh, bytes);
+    if (durability.fsync) await fh.datasync();
+    await fh.close();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw storeError(err);
+  }
+  return tmp;
+}
+
+/** Replaces `path` with `bytes` atomically: readers see the old file or the new one, never a mix. */
+export async function replaceFileAtomic(
+  tmpDir: string,
+  path: string,
+  bytes: Uint8Array,
+  durability: Durability,
+): Promise<void> {
+  const tmp = await writeBytesTemp(tmpDir, bytes, durability);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw storeError(err);
+  }
+  if (durability.fsync) await fsyncDir(join(path, ".."));
+}
+
+/** Makes a directory's entries (new links, renames) durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    off += bytesWritten;
+  }
+}
+
+function assertSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new AppError("BAD_USER_INPUT", "invalid blob size", { details: { size } });
+  }
+}
+
+function mismatch(digest: string, size: number, got: string): AppError {
+  return new AppError("DIGEST_MISMATCH", "content does not match its digest and size", {
+    details: { digest, size, got },
+  });
+}
+
+/** Disk-full becomes STORE_FULL so the API can answer 507; everything else passes through. */
+export function storeError(err: unknown): unknown {
+  if (isCode(err, "ENOSPC") || isCode(err, "EDQUOT")) {
+    return new AppError("STORE_FULL", "the store's disk is full", { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,208 @@
+/**
+ * Where everything lives on disk.
+ *
+ * ```
+ * <root>/blobs/<alg>/<hex>                    shared pool: one inode per distinct content
+ * <root>/repos/<repo...>/_oci/oci-layout      one OCI image layout per repository
+ * <root>/repos/<repo...>/_oci/index.json        tags and root manifests
+ * <root>/repos/<repo...>/_oci/blobs/<alg>/<hex> hard links into the pool (blobs and manifests)
+ * <root>/staging/<owner>/blobs/<alg>/<hex>    images in flight (hard links too)
+ * <root>/tmp/<owner>                          files being written, never under a final name
+ * <root>/locks/<hash>.lock/                   cross-process locks (see lock.ts)
+ * ```
+ *
+ * Why `_oci`: nested names are nested folders, and `a/blobs` or `a/index.json` are valid repository
+ * names, so repository `a`'s own files would collide with its children. No name component can start
+ * with `_`, so `_oci` never collides. Each `_oci` folder is a plain OCI layout other tools can read.
+ *
+ * `tmp` and `staging` sit inside the root so that every rename and link stays on one filesystem.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, readlinkSync } from "node:fs";
+import { lstat, mkdir, realpath } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { AppError } from "../errors";
+import { assertRepoName, parseDigest } from "./names";
+
+export const LAYOUT_DIR = "_oci";
+
+export class Layout {
+  /** `root` must already be a real path (no symlinks); openStore resolves it once. */
+  constructor(readonly root: string) {}
+
+  get poolDir(): string {
+    return join(this.root, "blobs");
+  }
+  get reposDir(): string {
+    return join(this.root, "repos");
+  }
+  get stagingDir(): string {
+    return join(this.root, "staging");
+  }
+  get tmpDir(): string {
+    return join(this.root, "tmp");
+  }
+  get locksDir(): string {
+    return join(this.root, "locks");
+  }
+
+  poolPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.poolDir, algorithm, hex);
+  }
+
+  /** The folder of repository `repo` (validated). */
+  repoDir(repo: string): string {
+    assertRepoName(repo);
+    return join(this.reposDir, ...repo.split("/"));
+  }
+  ociDir(repo: string): string {
+    return join(this.repoDir(repo), LAYOUT_DIR);
+  }
+  indexPath(repo: string): string {
+    return join(this.ociDir(repo), "index.json");
+  }
+  repoBlobPath(repo: string, digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.ociDir(repo), "blobs", algorithm, hex);
+  }
+  repoLockPath(repo: string): string {
+    assertRepoName(repo);
+    return join(this.locksDir, `repo-${createHash("sha256").update(repo).digest("hex").slice(0, 32)}.lock`);
+  }
+
+  /**
+   * Second traversal fence, for reads: the repository's `_oci` folder must resolve to exactly the
+   * path its name spells. A symlink planted anywhere on the way (by another tool, or an attacker
+   * with write access to the root) changes the real path and is refused, so reads never follow it.
+   * Returns null when the repository does not exist.
+   */
+  async resolveRepo(repo: string): Promise<string | null> {
+    return this.resolveExact(repo, this.ociDir(repo));
+  }
+
+  /** Same fence for the folder holding a repository's blobs of one algorithm. */
+  async resolveRepoBlobDir(repo: string, algorithm: string): Promise<string | null> {
+    return this.resolveExact(repo, join(this.ociDir(repo), "blobs", algorithm));
+  }
+
+  private async resolveExact(repo: string, expected: string): Promise<string | null> {
+    let real: string;
+    try {
+      real = await realpath(expected);
+    } catch (err) {
+      if (isCode(err, "ENOENT") || isCode(err, "ENOTDIR")) return null;
+      throw err;
+    }
+    if (real !== expected) {
+      throw new AppError("BAD_USER_INPUT", "repository path escapes the store root", {
+        details: { repository: repo },
+      });
+    }
+    return real;
+  }
+
+  /**
+   * For writes: creates the repository's folders one component at a time and refuses any component
+   * that already exists as something other than a real directory. `mkdir -p` would follow a planted
+   * symlink and create folders outside the root.
+   */
+  async ensureRepoDirs(repo: string, algorithm: string): Promise<string> {
+    assertRepoName(repo);
+    const parts = [...repo.split("/"), LAYOUT_DIR, "blobs", algorithm];
+    let cur = this.reposDir;
+    for (const part of parts) {
+      cur = join(cur, part);
+      await ensureRealDir(cur);
+    }
+    return this.ociDir(repo);
+  }
+}
+
+/** mkdir that refuses to traverse symlinks: the path must end up a real directory. */
+export async function ensureRealDir(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if (!isCode(err, "EEXIST")) throw err;
+  }
+  const st = await lstat(path);
+  if (!st.isDirectory()) {
+    throw new AppError("BAD_USER_INPUT", "store path is not a real directory", { details: { path } });
+  }
+}
+
+export function isCode(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}
+
+/**
+ * Who owns a temp file, staging area or lock. Names carry the owner so that a later process can
+ * tell whether the owner is gone (crashed) without a registry of owners:
+ * - `host`: hostname plus pid namespace, so containers sharing a hostname are still told apart;
+ * - `boot`: the kernel boot id, so after a reboot every old same-host owner is known dead even if
+ *   its pid was reused.
+ * Owners on other hosts cannot be probed; for those, callers fall back to an age limit.
+ */
+export interface OwnerId {
+  host: string;
+  boot: string;
+  pid: number;
+}
+
+function short(s: string): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, 12);
+}
+
+function readOr(fn: () => string, fallback: string): string {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}
+
+const SELF: OwnerId = {
+  host: short(`${hostname()}|${readOr(() => readlinkSync("/proc/self/ns/pid"), "")}`),
+  boot: short(readOr(() => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim(), "unknown-boot")),
+  pid: process.pid,
+};
+
+export function self(): OwnerId {
+  return { ...SELF, pid: process.pid };
+}
+
+/** A fresh file name that encodes its owner: `<host>~<boot>~<pid>~<random>`. */
+export function ownedName(): string {
+  const me = self();
+  return `${me.host}~${me.boot}~${me.pid}~${randomBytes(8).toString("hex")}`;
+}
+
+export function parseOwnedName(name: string): OwnerId | null {
+  const parts = name.split("~");
+  if (parts.length !== 4) return null;
+  const pid = Number(parts[2]);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  return { host: parts[0] ?? "", boot: parts[1] ?? "", pid };
+}
+
+export function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return isCode(err, "EPERM");
+  }
+}
+
+/**
+ * "gone": certainly dead (same host; other boot or pid not running). "alive": same host and
+ * running. "unknown": another host.
+ */
+export function ownerState(owner: OwnerId): "gone" | "alive" | "unknown" {
+  if (owner.host !== SELF.host) return "unknown";
+  if (owner.boot !== SELF.boot) return "gone";
+  return isPidAlive(owner.pid) ? "alive" : "gone";
+}

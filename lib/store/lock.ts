@@ -1,0 +1,163 @@
+/**
+ * A lock that holds across processes sharing one store, and across hosts on a shared filesystem.
+ *
+ * Mechanism: `mkdir(<name>.lock)` is atomic on every local and network filesystem we care about,
+ * so whoever creates the directory holds the lock. The holder writes `owner.json` (host, boot,
+ * pid, token) into it and touches the directory's mtime every `staleMs / 3` while it holds it.
+ *
+ * A waiter breaks the lock when its owner is provably gone (same host: other boot or dead pid —
+ * the usual case after SIGKILL, and it is immediate) or when the heartbeat is older than `staleMs`
+ * (the only signal for owners on other hosts). Breaking renames the directory to
+ * `<name>.lock.stale-<token>` instead of deleting it: if two waiters judge the same lock stale and
+ * the first one has already re-acquired it, the second one's rename fails because that target
+ * exists and is not empty, so it can never move away a live lock. Stale directories are removed
+ * by recovery once they are older than a minute.
+ *
+ * Rejected: `proper-lockfile` (same mkdir idea, but stale detection only by mtime, so a crashed
+ * holder blocks everyone for the whole stale period) and advisory `flock` (not exposed by Node).
+ *
+ * Inside one process, waiters queue on a promise chain first so they do not poll the filesystem
+ * against each other.
+ */
+import { randomBytes } from "node:crypto";
+import { readdir, readFile, rename, rm, stat, utimes, writeFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { AppError } from "../errors";
+import { isCode, ownerState, self, type OwnerId } from "./layout";
+
+export interface LockOptions {
+  /** A holder whose heartbeat is older than this is considered dead. Default 60 s. */
+  staleMs?: number;
+  /** Give up with LOCK_TIMEOUT after this long. Default 120 s. */
+  timeoutMs?: number;
+}
+
+interface OwnerFile extends OwnerId {
+  token: string;
+}
+
+const queues = new Map<string, Promise<void>>();
+
+/** Runs `fn` while holding the lock at `lockPath`, in this process and across processes. */
+export async function withLock<T>(lockPath: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+  const prev = queues.get(lockPath) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const tail = prev.then(() => mine);
+  queues.set(lockPath, tail);
+  try {
+    await prev;
+    const release = await acquire(lockPath, options);
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  } finally {
+    done();
+    if (queues.get(lockPath) === tail) queues.delete(lockPath);
+  }
+}
+
+async function acquire(lockPath: string, options: LockOptions): Promise<() => Promise<void>> {
+  const staleMs = options.staleMs ?? 60_000;
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  const owner: OwnerFile = { ...self(), token: randomBytes(8).toString("hex") };
+  let delay = 2;
+  for (;;) {
+    try {
+      await mkdir(lockPath);
+      try {
+        await writeFile(join(lockPath, "owner.json"), JSON.stringify(owner));
+      } catch (err) {
+        await rm(lockPath, { recursive: true, force: true });
+        throw err;
+      }
+      return holding(lockPath, owner, staleMs);
+    } catch (err) {
+      if (!isCode(err, "EEXIST")) throw err;
+    }
+    if (await breakIfStale(lockPath, staleMs)) continue;
+    if (Date.now() > deadline) {
+      throw new AppError("LOCK_TIMEOUT", "timed out waiting for a store lock", { details: { lock: lockPath } });
+    }
+    // Jittered backoff up to 50 ms: commits hold the lock for milliseconds.
+    await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Promise<void> {
+  const beat = setInterval(() => {
+    const now = new Date();
+    utimes(lockPath, now, now).catch(() => undefined);
+  }, Math.max(10, Math.floor(staleMs / 3)));
+  beat.unref();
+  return async () => {
+    clearInterval(beat);
+    // Only remove the lock if it is still ours (it could have been broken while this process
+    // was stalled for longer than staleMs).
+    const current = await readOwner(lockPath);
+    if (current?.token === owner.token) await rm(lockPath, { recursive: true, force: true });
+  };
+}
+
+async function readOwner(lockPath: string): Promise<OwnerFile | null> {
+  try {
+    return JSON.parse(await readFile(join(lockPath, "owner.json"), "utf8")) as OwnerFile;
+  } catch {
+    return null;
+  }
+}
+
+/** Returns true when the caller should retry at once (lock gone or broken). */
+async function breakIfStale(lockPath: string, staleMs: number): Promise<boolean> {
+  let mtimeMs: number;
+  try {
+    mtimeMs = (await stat(lockPath)).mtimeMs;
+  } catch (err) {
+    if (isCode(err, "ENOENT")) return true;
+    throw err;
+  }
+  const owner = await readOwner(lockPath);
+  const expired = Date.now() - mtimeMs > staleMs;
+  // Without owner.json the holder is between mkdir and writeFile (or died there): only age counts.
+  const stale = owner === null ? expired : ownerState(owner) === "gone" || expired;
+  if (!stale) return false;
+  const token = owner?.token ?? `noowner-${Math.floor(mtimeMs)}`;
+  try {
+    await rename(lockPath, `${lockPath}.stale-${token}`);
+  } catch {
+    // Someone else broke it first (ENOENT), or our target exists (ENOTEMPTY/EEXIST): re-check.
+  }
+  return true;
+}
+
+/** Removes broken-lock leftovers older than `minAgeMs` (see the header for why they linger). */
+export async function cleanupBrokenLocks(locksDir: string, minAgeMs = 60_000): Promise<number> {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = await readdir(locksDir);
+  } catch (err) {
+    if (isCode(err, "ENOENT")) return 0;
+    throw err;
+  }
+  for (const name of names) {
+    if (!name.includes(".lock.stale-")) continue;
+    const path = join(locksDir, name);
+    try {
+      // ctime, not mtime: the rename that broke the lock updates ctime, while mtime is the dead
+      // holder's last heartbeat and may be old already.
+      const st = await stat(path);
+      if (Date.now() - st.ctimeMs < minAgeMs) continue;
+      await rm(path, { recursive: true, force: true });
+      removed++;
+    } catch {
+      // Raced with another cleaner.
+    }
+  }
+  return removed;
+}

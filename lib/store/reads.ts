@@ -1,0 +1,282 @@
+/**
+ * Reads for `/v2` and the UI. They only ever look at `repos/` (never staging or tmp), go through
+ * the symlink fence in layout.ts, and open files with O_NOFOLLOW. Every file they can see got its
+ * final name by an atomic rename or link of verified content, so no lock is needed: a reader sees
+ * the index before or after a commit, never a mix.
+ */
+import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { lstat, open, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { AppError } from "../errors";
+import type { StoreContext } from "./context";
+import { LAYOUT_DIR, isCode } from "./layout";
+import { MAX_MANIFEST_BYTES, parseManifest, referrerDescriptor, type Descriptor, type ParsedManifest } from "./manifest";
+import { assertTag, isDigest, isValidRepoName, parseDigest, DIGEST_ALGORITHMS } from "./names";
+import { readIndexFile, tagOf, type OciIndex } from "./oci-index";
+import type { ByteRange, Page, StoredManifest } from "./types";
+
+/** index.json of `repo`, or null when the repository does not exist. */
+export async function loadIndex(ctx: StoreContext, repo: string): Promise<OciIndex | null> {
+  const oci = await ctx.layout.resolveRepo(repo);
+  if (oci === null) return null;
+  const path = join(oci, "index.json");
+  let key: string;
+  try {
+    const st = await stat(path);
+    key = `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch (err) {
+    if (isCode(err, "ENOENT")) return null;
+    throw err;
+  }
+  const cached = ctx.indexCache.get(repo);
+  if (cached?.key === key) return cached.index;
+  const index = await readIndexFile(path);
+  if (index === null) return null;
+  ctx.indexCache.set(repo, { key, index });
+  return index;
+}
+
+export async function resolveTag(ctx: StoreContext, repo: string, tag: string): Promise<string | null> {
+  assertTag(tag);
+  const index = await loadIndex(ctx, repo);
+  if (index === null) return null;
+  return findTag(index, tag)?.digest ?? null;
+}
+
+function findTag(index: OciIndex, tag: string): Descriptor | undefined {
+  return index.manifests.findLast((d) => tagOf(d) === tag);
+}
+
+/** Opens a repository's blob; null when the repository does not hold it. */
+async function openRepoBlob(ctx: StoreContext, repo: string, digest: string) {
+  const { algorithm, hex } = parseDigest(digest);
+  const dir = await ctx.layout.resolveRepoBlobDir(repo, algorithm);
+  if (dir === null) return null;
+  try {
+    return await open(join(dir, hex), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    // ELOOP: the final component is a symlink, which the store never creates.
+    if (isCode(err, "ENOENT") || isCode(err, "ELOOP")) return null;
+    throw err;
+  }
+}
+
+/**
+ * Reads and parses a manifest the repository holds, re-hashing it (cheap at manifest sizes) so a
+ * corrupted file is never served. Null when absent or when the blob is not a manifest.
+ */
+export async function readRepoManifest(
+  ctx: StoreContext,
+  repo: string,
+  digest: string,
+  declared?: string,
+): Promise<{ bytes: Buffer; parsed: ParsedManifest } | null> {
+  const fh = await openRepoBlob(ctx, repo, digest);
+  if (fh === null) return null;
+  let bytes: Buffer;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) return null;
+    bytes = await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+  const { algorithm, hex } = parseDigest(digest);
+  if (createHash(algorithm).update(bytes).digest("hex") !== hex) {
+    throw new AppError("INTERNAL", "stored content does not match its digest; run the store verifier", {
+      details: { repository: repo, digest },
+    });
+  }
+  const cached = ctx.manifestCache.get(digest);
+  if (cached !== undefined && (declared === undefined || cached.parsed.mediaType === declared)) {
+    return { bytes, parsed: cached.parsed };
+  }
+  let parsed: ParsedManifest;
+  try {
+    parsed = parseManifest(bytes, declared);
+  } catch {
+    return null;
+  }
+  ctx.manifestCache.set(digest, { parsed, size: bytes.byteLength });
+  return { bytes, parsed };
+}
+
+export async function getManifest(ctx: StoreContext, repo: string, reference: string): Promise<StoredManifest> {
+  const index = await loadIndex(ctx, repo);
+  if (index === null) throw notFound("repository", repo);
+  let digest: string;
+  if (isDigest(reference)) {
+    digest = reference;
+  } else {
+    assertTag(reference);
+    const entry = findTag(index, reference);
+    if (entry === undefined) throw notFound("manifest", `${repo}:${reference}`);
+    digest = entry.digest;
+  }
+  const declared = index.manifests.find((d) => d.digest === digest)?.mediaType;
+  const found = await readRepoManifest(ctx, repo, digest, declared);
+  if (found === null) throw notFound("manifest", `${repo}@${digest}`);
+  return { digest, mediaType: found.parsed.mediaType, bytes: found.bytes, size: found.bytes.byteLength };
+}
+
+export async function statBlob(ctx: StoreContext, repo: string, digest: string): Promise<{ size: number } | null> {
+  const { algorithm, hex } = parseDigest(digest);
+  const dir = await ctx.layout.resolveRepoBlobDir(repo, algorithm);
+  if (dir === null) return null;
+  try {
+    const st = await lstat(join(dir, hex));
+    return st.isFile() ? { size: st.size } : null;
+  } catch (err) {
+    if (isCode(err, "ENOENT")) return null;
+    throw err;
+  }
+}
+
+/**
+ * A stream of the blob, or of the inclusive range `start..end` (an end past the blob is clamped,
+ * as HTTP does). The file is opened before returning, so a gc that unlinks it mid-stream does not
+ * cut the stream short.
+ */
+export async function openBlob(ctx: StoreContext, repo: string, digest: string, range: ByteRange = {}): Promise<Readable> {
+  const fh = await openRepoBlob(ctx, repo, digest);
+  if (fh === null) throw notFound("blob", `${repo}@${digest}`);
+  try {
+    const { size } = await fh.stat();
+    const start = range.start ?? 0;
+    const end = Math.min(range.end ?? size - 1, size - 1);
+    const ranged = range.start !== undefined || range.end !== undefined;
+    if (ranged && (!Number.isSafeInteger(start) || start < 0 || start >= size || end < start)) {
+      throw new AppError("RANGE_NOT_SATISFIABLE", "range is outside the blob", {
+        details: { size, start: range.start, end: range.end },
+      });
+    }
+    if (size === 0) return fh.createReadStream({ start: 0, end: -1 });
+    return fh.createReadStream({ start, end });
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+export async function listTags(ctx: StoreContext, repo: string, page: Page = {}): Promise<string[]> {
+  const index = await loadIndex(ctx, repo);
+  if (index === null) throw notFound("repository", repo);
+  const tags = new Set<string>();
+  for (const d of index.manifests) {
+    const tag = tagOf(d);
+    if (tag !== undefined) tags.add(tag);
+  }
+  return paginate([...tags], page);
+}
+
+/** Every repository, found by walking `repos/` without following symlinks. */
+export async function listRepositories(ctx: StoreContext, page: Page = {}): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(dir: string, prefix: string[]): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isCode(err, "ENOENT") || isCode(err, "ENOTDIR")) return;
+      throw err;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue; // symlinks report false here: never followed
+      if (e.name === LAYOUT_DIR) {
+        const name = prefix.join("/");
+        if (isValidRepoName(name) && (await exists(join(dir, e.name, "index.json")))) out.push(name);
+      } else if (isValidRepoName(e.name)) {
+        await walk(join(dir, e.name), [...prefix, e.name]);
+      }
+    }
+  }
+  await walk(ctx.layout.reposDir, []);
+  return paginate(out, page);
+}
+
+export async function referrers(
+  ctx: StoreContext,
+  repo: string,
+  digest: string,
+  options: { artifactType?: string } = {},
+): Promise<Descriptor[]> {
+  parseDigest(digest);
+  const index = await loadIndex(ctx, repo);
+  if (index === null) throw notFound("repository", repo);
+  const out: Descriptor[] = [];
+  const seen = new Set<string>();
+  for (const root of index.manifests) {
+    if (seen.has(root.digest)) continue;
+    seen.add(root.digest);
+    const found = await readRepoManifest(ctx, repo, root.digest, root.mediaType);
+    if (found === null || found.parsed.subject?.digest !== digest) continue;
+    const d = referrerDescriptor(root.digest, found.bytes.byteLength, found.parsed);
+    if (options.artifactType === undefined || d.artifactType === options.artifactType) out.push(d);
+  }
+  return out;
+}
+
+/** Sum of sizes of the distinct files (inodes) under `dirs`. */
+async function sumFiles(dirs: string[]): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (isCode(err, "ENOENT")) continue;
+      throw err;
+    }
+    for (const name of names) {
+      try {
+        const st = await lstat(join(dir, name));
+        const id = `${st.dev}:${st.ino}`;
+        if (!st.isFile() || seen.has(id)) continue;
+        seen.add(id);
+        total += st.size;
+      } catch (err) {
+        if (!isCode(err, "ENOENT")) throw err;
+      }
+    }
+  }
+  return total;
+}
+
+export async function repositorySize(ctx: StoreContext, repo: string): Promise<number> {
+  const oci = await ctx.layout.resolveRepo(repo);
+  if (oci === null) throw notFound("repository", repo);
+  return sumFiles(Object.keys(DIGEST_ALGORITHMS).map((a) => join(oci, "blobs", a)));
+}
+
+export async function storeSize(ctx: StoreContext): Promise<number> {
+  return sumFiles(Object.keys(DIGEST_ALGORITHMS).map((a) => join(ctx.layout.poolDir, a)));
+}
+
+function paginate(names: string[], page: Page): string[] {
+  names.sort();
+  let out = page.last === undefined ? names : names.filter((n) => n > (page.last as string));
+  if (page.n !== undefined) {
+    if (!Number.isSafeInteger(page.n) || page.n < 0) {
+      throw new AppError("BAD_USER_INPUT", "page size must be a non-negative integer", { details: { n: page.n } });
+    }
+    out = out.slice(0, page.n);
+  }
+  return out;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function notFound(what: string, name: string): AppError {
+  return new AppError("NOT_FOUND", `${what} not found`, { details: { [what]: name } });
+}
+

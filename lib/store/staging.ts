@@ -1,0 +1,161 @@
+/**
+ * Staging: one image in flight, in `<root>/staging/<owner>/`. Content lands in the shared pool as
+ * soon as it is verified (so a concurrent sync of another repository can dedupe against it), and
+ * the staging folder holds a hard link to it; what is staged is remembered in memory. Reads never
+ * look here, so a crashed writer's staging area is invisible and recovery simply deletes it.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { AppError } from "../errors";
+import { writeBytesTemp, writeVerifiedTemp, type Body } from "./atomic-write";
+import type { StoreContext } from "./context";
+import { ensureRealDir, ownedName } from "./layout";
+import { linkFromPool, linkIfAbsent } from "./links";
+import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from "./manifest";
+import { assertRepoName, assertTag, parseDigest, type DigestAlgorithm } from "./names";
+import type { BlobWriteResult, Staging } from "./types";
+
+export interface StagedManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+  parsed: ParsedManifest;
+}
+
+export class FsStaging implements Staging {
+  readonly blobs = new Map<string, number>();
+  readonly manifests = new Map<string, StagedManifest>();
+  readonly tags = new Map<string, string>();
+  readonly algorithms = new Set<DigestAlgorithm>();
+  closed = false;
+
+  private constructor(
+    readonly id: string,
+    readonly repo: string,
+    readonly dir: string,
+    private readonly ctx: StoreContext,
+  ) {}
+
+  static async create(ctx: StoreContext, repo: string): Promise<FsStaging> {
+    assertRepoName(repo);
+    const id = ownedName();
+    const dir = join(ctx.layout.stagingDir, id);
+    await mkdir(join(dir, "blobs"), { recursive: true });
+    return new FsStaging(id, repo, dir, ctx);
+  }
+
+  /** The staging folder's name for `digest`; it keeps the inode alive until commit. */
+  path(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.dir, "blobs", algorithm, hex);
+  }
+
+  async writeBlob(digest: string, size: number, body: Body): Promise<BlobWriteResult> {
+    this.assertOpen();
+    const { algorithm } = parseDigest(digest);
+    await this.ensureAlgorithm(algorithm);
+    const known = this.blobs.get(digest) ?? this.manifests.get(digest)?.size;
+    const existing = known ?? (await this.linkExisting(digest));
+    if (existing !== null) {
+      discard(body);
+      if (existing !== size) {
+        throw new AppError("DIGEST_MISMATCH", "blob size differs from the stored content's size", {
+          details: { digest, size, stored: existing },
+        });
+      }
+      this.blobs.set(digest, size);
+      return { digest, size, deduped: true };
+    }
+    const tmp = await writeVerifiedTemp(this.ctx.layout.tmpDir, digest, size, body, this.ctx.durability);
+    await this.adopt(tmp, digest);
+    this.blobs.set(digest, size);
+    return { digest, size, deduped: false };
+  }
+
+  async linkExistingBlob(digest: string): Promise<boolean> {
+    this.assertOpen();
+    const { algorithm } = parseDigest(digest);
+    await this.ensureAlgorithm(algorithm);
+    if (this.blobs.has(digest) || this.manifests.has(digest)) return true;
+    const size = await this.linkExisting(digest);
+    if (size === null) return false;
+    this.blobs.set(digest, size);
+    return true;
+  }
+
+  async writeManifest(bytes: Uint8Array, options: { mediaType: string; digest?: string }): Promise<string> {
+    this.assertOpen();
+    if (bytes.byteLength > MAX_MANIFEST_BYTES) {
+      throw new AppError("BAD_USER_INPUT", "manifest is too large", {
+        details: { size: bytes.byteLength, max: MAX_MANIFEST_BYTES },
+      });
+    }
+    const algorithm = options.digest === undefined ? "sha256" : parseDigest(options.digest).algorithm;
+    const digest = `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
+    if (options.digest !== undefined && options.digest !== digest) {
+      throw new AppError("DIGEST_MISMATCH", "manifest does not match its digest", {
+        details: { expected: options.digest, actual: digest },
+      });
+    }
+    const parsed = parseManifest(bytes, options.mediaType);
+    if (this.manifests.has(digest)) return digest;
+    await this.ensureAlgorithm(algorithm);
+    if ((await this.linkExisting(digest)) === null) {
+      const tmp = await writeBytesTemp(this.ctx.layout.tmpDir, bytes, this.ctx.durability);
+      await this.adopt(tmp, digest);
+    }
+    this.blobs.delete(digest);
+    this.manifests.set(digest, { digest, mediaType: parsed.mediaType, size: bytes.byteLength, parsed });
+    return digest;
+  }
+
+  tag(tag: string, digest: string): void {
+    this.assertOpen();
+    assertTag(tag);
+    parseDigest(digest);
+    this.tags.set(tag, digest);
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new AppError("CONFLICT", "staging area was already committed or discarded");
+  }
+
+  async discard(): Promise<void> {
+    this.closed = true;
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Links pooled content into staging; returns its size, or null when the pool lacks it. */
+  private async linkExisting(digest: string): Promise<number | null> {
+    const dst = this.path(digest);
+    if (!(await linkFromPool(this.ctx.layout.poolPath(digest), dst))) return null;
+    return (await stat(dst)).size;
+  }
+
+  /**
+   * Takes a verified temp file: staging name first (from then on the inode is ours whatever gc
+   * does), then the pool name (an existing one wins: same digest, same bytes), then drops the temp.
+   */
+  private async adopt(tmp: string, digest: string): Promise<void> {
+    try {
+      await linkIfAbsent(tmp, this.path(digest));
+      await linkIfAbsent(tmp, this.ctx.layout.poolPath(digest));
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  private async ensureAlgorithm(algorithm: DigestAlgorithm): Promise<void> {
+    if (this.algorithms.has(algorithm)) return;
+    await mkdir(join(this.dir, "blobs", algorithm), { recursive: true });
+    await ensureRealDir(join(this.ctx.layout.poolDir, algorithm));
+    this.algorithms.add(algorithm);
+  }
+}
+
+/** Dedupe skips the body: release it (an HTTP response would otherwise hold its socket). */
+function discard(body: Body): void {
+  const maybe = body as { destroy?: () => void };
+  if (typeof maybe.destroy === "function") maybe.destroy();
+}
