@@ -104,13 +104,14 @@ export async function readRepoManifest(
 }
 
 export async function getManifest(ctx: StoreContext, repo: string, reference: string): Promise<StoredManifest> {
+  const byDigest = isDigest(reference);
+  if (!byDigest) assertTag(reference);
   const index = await loadIndex(ctx, repo);
   if (index === null) throw notFound("repository", repo);
   let digest: string;
-  if (isDigest(reference)) {
+  if (byDigest) {
     digest = reference;
   } else {
-    assertTag(reference);
     const entry = findTag(index, reference);
     if (entry === undefined) throw notFound("manifest", `${repo}:${reference}`);
     digest = entry.digest;
