@@ -327,7 +327,8 @@ describe("manifests", () => {
     const s = await serve((req, res) => {
       if (req.method === "HEAD") {
         res.writeHead(200, { "content-type": OCI_MANIFEST, "content-length": manifestBytes.length });
-        return res.end();
+        res.end();
+        return;
       }
       sendManifest(res);
     });
