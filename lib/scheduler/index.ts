@@ -1,0 +1,22 @@
+export { EventListener, type FerryEvent } from "./events";
+export {
+  addEvent,
+  cancel,
+  claim,
+  complete,
+  dedupeKeyOf,
+  enqueue,
+  EVENTS_CHANNEL,
+  fail,
+  getTask,
+  reapExpired,
+  release,
+  renew,
+  retry,
+  type EnqueueInput,
+  type Failure,
+  type Progress,
+} from "./queue";
+export { sqlFromPrisma, type Sql } from "./sql";
+export { FINAL_STATUSES, LIVE_STATUSES, PRIORITY, type TaskKind, type TaskRecord, type TaskResult, type TaskStatus } from "./task-types";
+export { WorkerPool, type RetryPolicy, type TaskHandler, type WorkerPoolOptions } from "./worker-pool";

@@ -1,0 +1,14 @@
+import type { Db } from "../db";
+
+/**
+ * The scheduler's SQL goes through this one narrow door: raw statements (SKIP LOCKED claims,
+ * ON CONFLICT dedupe, CASE-based transitions) that Prisma's query builder cannot express, run on
+ * Prisma's own connection pool so there is one pool per process.
+ */
+export interface Sql {
+  query<T>(text: string, ...params: unknown[]): Promise<T[]>;
+}
+
+export function sqlFromPrisma(db: Db): Sql {
+  return { query: <T>(text: string, ...params: unknown[]) => db.$queryRawUnsafe<T[]>(text, ...params) };
+}

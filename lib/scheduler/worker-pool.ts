@@ -1,0 +1,191 @@
+import { randomUUID } from "node:crypto";
+import os from "node:os";
+import type { Logger } from "../observability";
+import type { SyncContext, SyncProgress } from "../sync/service-types";
+import type { EventListener } from "./events";
+import { addEvent, claim, complete, fail, reapExpired, release, renew, type Progress } from "./queue";
+import type { Sql } from "./sql";
+import type { TaskRecord, TaskResult } from "./task-types";
+
+/** Runs one task. Throw to fail it; an error's `code` and `retryable` decide what happens next. */
+export type TaskHandler = (task: TaskRecord, ctx: SyncContext) => Promise<TaskResult>;
+
+export interface RetryPolicy {
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+}
+
+export interface WorkerPoolOptions {
+  sql: Sql;
+  log: Logger;
+  handler: TaskHandler;
+  /** Workers in this process; default: one per CPU, at least 2. */
+  concurrency?: number;
+  /** How long a claim lasts without renewal; a dead worker's task is re-run after this. */
+  leaseMs?: number;
+  /** Idle poll interval; events wake workers sooner. */
+  pollMs?: number;
+  /** Backoff for a task's retries (from its registry's config). */
+  retryPolicy?: (task: TaskRecord) => Promise<RetryPolicy> | RetryPolicy;
+  listener?: EventListener;
+  /** Events kept per task; past it only warnings and errors are stored. */
+  maxEventsPerTask?: number;
+}
+
+/**
+ * N workers in one process claiming tasks from Postgres. Each running task renews its lease every
+ * third of the lease period; a renewal that finds the task cancelled (or reclaimed) aborts the
+ * task's signal so the sync stops at its next safe point and cleans its staging.
+ */
+export class WorkerPool {
+  readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #o: Required<Omit<WorkerPoolOptions, "listener" | "retryPolicy">> & Pick<WorkerPoolOptions, "listener" | "retryPolicy">;
+  #running = new Map<string, { task: TaskRecord; abort: AbortController; done: Promise<void> }>();
+  #loops: Promise<void>[] = [];
+  #stopping = false;
+  #wake: Array<() => void> = [];
+  #reaper: NodeJS.Timeout | null = null;
+  #onEvent = (e: { type: string; status?: string }) => {
+    if (e.type === "task" && (e.status === "queued" || e.status === "retrying")) this.#wakeOne();
+  };
+
+  constructor(options: WorkerPoolOptions) {
+    this.#o = {
+      concurrency: Math.max(2, os.availableParallelism()),
+      leaseMs: 30_000,
+      pollMs: 1000,
+      maxEventsPerTask: 200,
+      ...options,
+    };
+  }
+
+  get runningTasks(): TaskRecord[] {
+    return [...this.#running.values()].map((r) => r.task);
+  }
+
+  start(): void {
+    this.#o.listener?.on("event", this.#onEvent);
+    for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop(i));
+    this.#reaper = setInterval(() => {
+      reapExpired(this.#o.sql).then(
+        (reaped) => reaped.forEach((t) => this.#o.log.warn({ taskId: t.id, status: t.status }, "lease expired; task handed back")),
+        (err: unknown) => this.#o.log.warn({ err }, "reaping expired leases failed"),
+      );
+    }, Math.max(1000, this.#o.leaseMs / 2));
+  }
+
+  /**
+   * Stops claiming, lets running tasks finish until `deadlineMs`, then aborts the rest and hands
+   * them back to the queue (attempt not counted) for another worker.
+   */
+  async stop(deadlineMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    this.#o.listener?.off("event", this.#onEvent);
+    if (this.#reaper) clearInterval(this.#reaper);
+    this.#wake.splice(0).forEach((w) => w());
+    const all = Promise.all(this.#loops);
+    const timedOut = await Promise.race([all.then(() => false), sleep(deadlineMs).then(() => true)]);
+    if (timedOut) {
+      for (const [id, r] of this.#running) {
+        r.abort.abort(new Error("shutting down"));
+        await release(this.#o.sql, id, this.id).catch(() => {});
+      }
+      await all;
+    }
+  }
+
+  #wakeOne(): void {
+    this.#wake.shift()?.();
+  }
+
+  async #idle(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, this.#o.pollMs);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.#wake.push(done);
+    });
+  }
+
+  async #loop(_n: number): Promise<void> {
+    while (!this.#stopping) {
+      let task: TaskRecord | null = null;
+      try {
+        task = await claim(this.#o.sql, this.id, this.#o.leaseMs);
+      } catch (err) {
+        this.#o.log.warn({ err }, "claiming a task failed; retrying");
+      }
+      if (!task) {
+        await this.#idle();
+        continue;
+      }
+      await this.#run(task);
+    }
+  }
+
+  async #run(task: TaskRecord): Promise<void> {
+    const { sql, log, leaseMs } = this.#o;
+    const abort = new AbortController();
+    let progress: Progress = { bytesCopied: 0, blobsCopied: 0, blobsSkipped: 0 };
+    let events = 0;
+    const ctx: SyncContext = {
+      signal: abort.signal,
+      progress: (p: SyncProgress) => {
+        progress = { ...p };
+      },
+      event: (level, message, data) => {
+        events++;
+        if (events > this.#o.maxEventsPerTask && level !== "warn" && level !== "error") return;
+        addEvent(sql, task.id, level, message, data).catch(() => {});
+      },
+    };
+    let lastSaved: Progress | null = null;
+    const renewal = setInterval(() => {
+      const changed = progress !== lastSaved ? progress : undefined;
+      renew(sql, task.id, this.id, leaseMs, changed).then(
+        (status) => {
+          lastSaved = progress;
+          if (status !== "running") abort.abort(new Error(status === "cancelled" ? "cancelled" : `task ${status}`));
+        },
+        (err: unknown) => log.warn({ err, taskId: task.id }, "lease renewal failed"),
+      );
+    }, Math.max(200, leaseMs / 3));
+    const entry = { task, abort, done: Promise.resolve() };
+    this.#running.set(task.id, entry);
+    const taskLog = log.child({ taskId: task.id, kind: task.kind, repository: task.repository });
+    try {
+      taskLog.info({ attempt: task.attempts }, "task started");
+      const result = await this.#o.handler(task, ctx);
+      if (abort.signal.aborted) return; // cancelled or released: the row already says so
+      await complete(sql, task.id, this.id, { ...progress, ...result });
+      taskLog.info({ bytes: result.bytesCopied ?? progress.bytesCopied }, "task succeeded");
+    } catch (err) {
+      if (abort.signal.aborted) {
+        taskLog.info({ reason: String(abort.signal.reason) }, "task stopped");
+        return;
+      }
+      const e = err as { code?: unknown; message?: unknown; retryable?: unknown; outcomes?: TaskResult["outcomes"] };
+      const policy = (await this.#o.retryPolicy?.(task)) ?? { retryDelayMs: 1000, maxRetryDelayMs: 60_000 };
+      const delay = Math.min(policy.retryDelayMs * 2 ** Math.max(0, task.attempts - 1), policy.maxRetryDelayMs);
+      const failure = {
+        code: typeof e.code === "string" ? e.code : "INTERNAL",
+        message: typeof e.message === "string" ? e.message : String(err),
+        retryable: e.retryable === true,
+        retryDelayMs: delay * (0.8 + Math.random() * 0.4),
+        ...(e.outcomes ? { outcomes: e.outcomes } : {}),
+      };
+      const after = await fail(sql, task.id, this.id, failure).catch(() => null);
+      taskLog.warn({ code: failure.code, status: after?.status }, `task failed: ${failure.message}`);
+      ctx.event?.("error", failure.message, { code: failure.code, attempt: task.attempts });
+    } finally {
+      clearInterval(renewal);
+      this.#running.delete(task.id);
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
