@@ -20,3 +20,13 @@ export {
 export { sqlFromPrisma, type Sql } from "./sql";
 export { FINAL_STATUSES, LIVE_STATUSES, PRIORITY, type TaskKind, type TaskRecord, type TaskResult, type TaskStatus } from "./task-types";
 export { WorkerPool, type RetryPolicy, type TaskHandler, type WorkerPoolOptions } from "./worker-pool";
+export {
+  generatorSnapshot,
+  pauseRegistry,
+  resetGenerator,
+  resumeRegistry,
+  triggerRound,
+  type GeneratorStatus,
+} from "./control";
+export type { GeneratorPhase } from "./generator-state";
+export { GeneratorCoordinator, generatorTrigger, type GeneratorCoordinatorOptions, type PeriodicRegistry } from "./generators";

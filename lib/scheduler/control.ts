@@ -1,0 +1,114 @@
+import { AppError } from "../errors";
+import { loadGeneratorRow, type GeneratorPhase, type GeneratorRow } from "./generator-state";
+import { generatorTrigger } from "./generators";
+import type { Sql } from "./sql";
+
+/** A generator as the dashboard and APIs show it (the scheduler's snapshot). */
+export interface GeneratorStatus {
+  registryId: string;
+  registryName: string;
+  phase: GeneratorPhase;
+  paused: boolean;
+  round: number;
+  lastRepo: string;
+  reposDone: number;
+  reposQueued: number;
+  runningTasks: number;
+  roundStartedAt: Date | null;
+  roundEndedAt: Date | null;
+  /** When backing off: when the catalog will be asked again. */
+  backoffUntil: Date | null;
+  waitTimeMs: number;
+  nextRoundAt: Date | null;
+  lastError: string | null;
+  leaderId: string | null;
+  updatedAt: Date;
+}
+
+/** Every registry's generator in one query (used by the overview and `ferry status`). */
+export async function generatorSnapshot(sql: Sql, registryId?: string): Promise<GeneratorStatus[]> {
+  const rows = await sql.query<GeneratorRow & { name: string; updated_at: Date; done_n: number; live_n: number; running_n: number }>(
+    `SELECT g.*, r.name,
+            (SELECT count(*)::int FROM task t WHERE t.registry_id = g.registry_id AND t.trigger = 'generator:round-' || g.round
+                AND t.status IN ('succeeded', 'failed', 'cancelled')) AS done_n,
+            (SELECT count(*)::int FROM task t WHERE t.registry_id = g.registry_id AND t.trigger = 'generator:round-' || g.round
+                AND t.status IN ('queued', 'retrying')) AS live_n,
+            (SELECT count(*)::int FROM task t WHERE t.registry_id = g.registry_id AND t.status = 'running') AS running_n
+       FROM generator_state g JOIN registry r ON r.id = g.registry_id
+      WHERE ($1::uuid IS NULL OR g.registry_id = $1::uuid)
+      ORDER BY r.name`,
+    registryId ?? null,
+  );
+  return rows.map((r) => ({
+    registryId: r.registry_id,
+    registryName: r.name,
+    phase: (r.paused ? "paused" : r.phase) as GeneratorPhase,
+    paused: r.paused,
+    round: r.round,
+    lastRepo: r.last_repo,
+    reposDone: r.done_n,
+    reposQueued: r.live_n,
+    runningTasks: r.running_n,
+    roundStartedAt: r.round_started_at,
+    roundEndedAt: r.round_ended_at,
+    backoffUntil: r.phase === "backing-off" && r.last_task_at ? new Date(new Date(r.last_task_at).getTime() + r.wait_time_ms) : null,
+    waitTimeMs: r.wait_time_ms,
+    nextRoundAt: r.next_round_at,
+    lastError: r.last_error,
+    leaderId: r.leader_id,
+    updatedAt: r.updated_at,
+  }));
+}
+
+async function notifyGenerator(sql: Sql, registryId: string, phase: string): Promise<void> {
+  await sql.query(`SELECT pg_notify('ferry_events', $1)::text AS n`, JSON.stringify({ type: "generator", registryId, phase }));
+}
+
+/** Pauses a registry: its generator stops handing out work and its queued tasks are not claimed. */
+export async function pauseRegistry(sql: Sql, registryId: string): Promise<void> {
+  await loadGeneratorRow(sql, registryId);
+  await sql.query(`UPDATE generator_state SET paused = true, phase = 'paused', updated_at = now() WHERE registry_id = $1::uuid RETURNING 1`, registryId);
+  await notifyGenerator(sql, registryId, "paused");
+}
+
+export async function resumeRegistry(sql: Sql, registryId: string): Promise<void> {
+  await loadGeneratorRow(sql, registryId);
+  await sql.query(`UPDATE generator_state SET paused = false, phase = 'idle', updated_at = now() WHERE registry_id = $1::uuid RETURNING 1`, registryId);
+  await notifyGenerator(sql, registryId, "idle");
+}
+
+/**
+ * Starts the next round now. While a round is still handing out or running repositories this is
+ * a CONFLICT: rounds never overlap (use reset to abandon the current round's cursor).
+ */
+export async function triggerRound(sql: Sql, registryId: string): Promise<void> {
+  const row = await loadGeneratorRow(sql, registryId);
+  if (row.round > 0 && !row.done) throw new AppError("CONFLICT", `round ${row.round} is still in progress`);
+  const live = await sql.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM task WHERE registry_id = $1::uuid AND trigger = $2 AND status IN ('queued','running','retrying')`,
+    registryId,
+    generatorTrigger(row.round),
+  );
+  if ((live[0]?.n ?? 0) > 0) throw new AppError("CONFLICT", `round ${row.round} still has ${live[0]!.n} repositories to finish`);
+  await sql.query(
+    `UPDATE generator_state SET done = true, next_round_at = now(), round_ended_at = COALESCE(round_ended_at, now()), updated_at = now()
+      WHERE registry_id = $1::uuid RETURNING 1`,
+    registryId,
+  );
+  await notifyGenerator(sql, registryId, "waiting");
+}
+
+/**
+ * Resets a generator: the current round's cursor is dropped and a new round starts at the next
+ * tick (the seed's Reset). Tasks already queued finish; the new round's dedupe absorbs repeats.
+ */
+export async function resetGenerator(sql: Sql, registryId: string): Promise<void> {
+  await loadGeneratorRow(sql, registryId);
+  await sql.query(
+    `UPDATE generator_state SET round = round + 1, last_repo = '', done = false, wait_time_ms = 0, last_task_at = NULL,
+            round_started_at = now(), round_ended_at = NULL, next_round_at = NULL, last_error = NULL, phase = 'listing', updated_at = now()
+      WHERE registry_id = $1::uuid RETURNING 1`,
+    registryId,
+  );
+  await notifyGenerator(sql, registryId, "listing");
+}
