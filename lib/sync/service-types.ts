@@ -27,11 +27,21 @@ export interface SyncProgress {
  * failing tag: every tag gets one of these.
  */
 export type TagOutcome =
-  | { tag: string; status: "synced"; digest: string; bytes: number }
-  | { tag: string; status: "unchanged"; digest: string }
+  | ({ tag: string; status: "synced"; digest: string; bytes: number } & ReferrerInfo)
+  | ({ tag: string; status: "unchanged"; digest: string } & ReferrerInfo)
   | { tag: string; status: "filtered"; reason: string }
   | { tag: string; status: "unsigned"; digest: string }
   | { tag: string; status: "failed"; code: string; message: string };
+
+/**
+ * What happened to the referrers of a synced or unchanged image (periodic path). A referrer
+ * failure does not fail the tag: the image itself is mirrored and served.
+ */
+export interface ReferrerInfo {
+  /** Referrers and cosign tags copied in this sync. */
+  referrers?: number;
+  referrersError?: { code: string; message: string };
+}
 
 export interface SyncRepoResult {
   /** Local repository name (after destination/stripPrefix mapping). */

@@ -1,0 +1,48 @@
+/**
+ * lib/sync — Ferry's sync engine: the seed's Service (one per registry config), the
+ * TaskGenerator, content rules and name mapping, per-tag state. This file is the public surface.
+ */
+export type {
+  ReferrerInfo,
+  SyncContext,
+  SyncImageResult,
+  SyncProgress,
+  SyncRepoResult,
+  SyncService,
+  TagOutcome,
+} from "./service-types";
+export { createSyncService, describeError, type SyncServiceDeps, type SyncServiceExtras } from "./service";
+export {
+  parseRegistryConfig,
+  registryConfigSchema,
+  type ConfigIssue,
+  type ContentRule,
+  type RegistryConfig,
+  type RegistryConfigInput,
+  type TagFilters,
+} from "./config";
+export {
+  ContentRules,
+  filterTags,
+  formatPlatform,
+  literalPrefix,
+  parsePlatform,
+  platformMatches,
+  selectLatest,
+  tagVersion,
+  type PlatformSpec,
+  type TagDecision,
+} from "./content-rules";
+export {
+  INITIAL_GENERATOR_STATE,
+  TaskGenerator,
+  type SyncRepoTask,
+  type TaskGeneratorOptions,
+  type TaskGeneratorState,
+} from "./task-generator";
+export { SortedCatalog } from "./catalog";
+export { isFailoverError } from "./remote";
+export { SIGNATURE_ARTIFACT_TYPES } from "./referrers";
+export { MemoryTagState, type TagStateRecord, type TagStateStore, type TagStateUpdate, type TagSyncStatus } from "./tag-state";
+export { PrismaTagState } from "./tag-state-prisma";
+export { formatDuration, parseDuration } from "./duration";

@@ -1,0 +1,406 @@
+/**
+ * createSyncService: the seed's Service for one registry config, on lib/oci (Remote) and
+ * lib/store (Destination).
+ *
+ * Per tag (periodic) or reference (on demand):
+ *   1. HEAD the manifest upstream (one request).
+ *   2. Unchanged? The tag state's upstream digest equals it and the store still has the recorded
+ *      local digest under the tag (or, without tag state, the store has the tag at that digest).
+ *      Then stop: no other request for the image, no write to the store.
+ *   3. `onlySigned`: no cosign/notation signature → outcome `unsigned`, nothing copied.
+ *   4. Stage, copy the tree (copy-image.ts), tag, `commitAll`; `cleanupImage` on any failure. The
+ *      whole attempt fails over to the next url on network-class errors (remote.ts); blobs that
+ *      already landed are in the store's pool and are linked, not fetched again.
+ *   5. Record tag state; then referrers (periodic path, also for unchanged images, because a
+ *      signature can be added to an image that did not change).
+ *
+ * A failing tag gets a `failed` outcome and the rest of the repository goes on (zot stops).
+ */
+import type { Dispatcher } from "undici";
+import { AppError, isAppError } from "../errors";
+import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type RegistryClient } from "../oci";
+import type { Store } from "../store";
+import { CatalogCache } from "./catalog";
+import { parseRegistryConfig, type ContentRule, type RegistryConfig, type RegistryConfigInput } from "./config";
+import { ContentRules, filterTags, parsePlatform, selectLatest } from "./content-rules";
+import { copyTree, newCounters, type CopyCounters, type CopyEnv } from "./copy-image";
+import { mapLimit, Semaphore } from "./limit";
+import { isSigned, syncReferrersOf } from "./referrers";
+import { Remote } from "./remote";
+import type { SyncContext, SyncImageResult, SyncRepoResult, SyncService, TagOutcome } from "./service-types";
+import type { TagStateStore } from "./tag-state";
+
+/** What a SyncService needs from the rest of Ferry. */
+export interface SyncServiceDeps {
+  /** The Destination. */
+  store: Store;
+  /** Key for per-tag state rows (the registry's database id); defaults to the config name. */
+  registryId?: string;
+  /** Per-tag state; without it "unchanged" relies on the store alone. */
+  tagState?: TagStateStore;
+  /** Short-lived credentials (ECR, OAuth2); replaces `credentials` from the config. */
+  credentialHelper?: CredentialHelper;
+  /** Shared undici dispatcher; by default each url's client owns an Agent. */
+  dispatcher?: Dispatcher;
+  /** Tags of one repository synced at once (default 4). Blob downloads are bounded separately. */
+  tagConcurrency?: number;
+  /** How long a failed url is tried last (default 60 s). */
+  failoverPenaltyMs?: number;
+  /** Clock for tag state timestamps. */
+  now?: () => Date;
+}
+
+/** An outcome plus what the tag state needs; internal. */
+interface TagResult {
+  outcome: TagOutcome;
+  copied: boolean;
+}
+
+/** Creates the Service for one registry; `config` is a parsed config or raw input to parse. */
+export function createSyncService(config: RegistryConfig | RegistryConfigInput, deps: SyncServiceDeps): SyncService & SyncServiceExtras {
+  const cfg = isParsed(config) ? config : parseRegistryConfig(config);
+  return new RegistrySyncService(cfg, deps);
+}
+
+/** Ferry additions to the seed's Service. */
+export interface SyncServiceExtras {
+  readonly config: RegistryConfig;
+  /** The primary url's host (seed: GetHostName). */
+  readonly hostName: string;
+  /** The local repository an upstream one lands in, or null when no rule matches. */
+  localRepoFor(upstreamRepo: string): string | null;
+  /**
+   * Runs `syncImage` on its own context bounded by `syncTimeout`, not tied to the caller's request:
+   * a client that disconnects does not cancel the copy (the seed's background context). Concurrent
+   * calls for the same image share one run.
+   */
+  syncImageInBackground(localRepo: string, reference: string, hooks?: Omit<SyncContext, "signal">): Promise<SyncImageResult>;
+}
+
+function isParsed(c: RegistryConfig | RegistryConfigInput): c is RegistryConfig {
+  return typeof (c as RegistryConfig).syncTimeoutMs === "number" && Array.isArray(c.content);
+}
+
+class RegistrySyncService implements SyncService, SyncServiceExtras {
+  readonly registryName: string;
+  private readonly rules: ContentRules;
+  private readonly remote: Remote;
+  private readonly catalog: CatalogCache;
+  private readonly env: CopyEnv;
+  private readonly registryId: string;
+  private readonly now: () => Date;
+  private readonly tagConcurrency: number;
+  private readonly background = new Map<string, Promise<SyncImageResult>>();
+  private closed = false;
+
+  constructor(
+    readonly config: RegistryConfig,
+    private readonly deps: SyncServiceDeps,
+  ) {
+    this.registryName = config.name;
+    this.registryId = deps.registryId ?? config.name;
+    this.rules = new ContentRules(config.content);
+    this.remote = new Remote(config, {
+      ...(deps.credentialHelper ? { credentialHelper: deps.credentialHelper } : {}),
+      ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
+      ...(deps.failoverPenaltyMs !== undefined ? { penaltyMs: deps.failoverPenaltyMs } : {}),
+    });
+    this.catalog = new CatalogCache(
+      () => this.remote.use((c) => c.listRepositories()),
+      (name) => this.rules.matches(name),
+    );
+    this.env = { store: deps.store, blobLimit: new Semaphore(config.maxConcurrentRequests), inflight: new Map() };
+    this.now = deps.now ?? (() => new Date());
+    this.tagConcurrency = deps.tagConcurrency ?? 4;
+  }
+
+  get hostName(): string {
+    return this.remote.host;
+  }
+
+  async getNextRepo(lastRepo: string): Promise<string> {
+    return (await this.catalog.get()).nextAfter(lastRepo);
+  }
+
+  resetCatalog(): void {
+    this.catalog.reset();
+  }
+
+  canRetryOnError(): boolean {
+    return this.config.maxRetries > 0;
+  }
+
+  getSyncTimeoutMs(): number {
+    return this.config.syncTimeoutMs;
+  }
+
+  upstreamRepoFor(localRepo: string): string | null {
+    return this.rules.upstreamRepoFor(localRepo);
+  }
+
+  localRepoFor(upstreamRepo: string): string | null {
+    return this.rules.localRepoFor(upstreamRepo);
+  }
+
+  async syncRepo(ctx: SyncContext, upstreamRepo: string): Promise<SyncRepoResult> {
+    const rule = this.rules.ruleFor(upstreamRepo);
+    const localRepo = rule ? this.rules.localRepoFor(upstreamRepo) : null;
+    if (!rule || !localRepo) {
+      throw new AppError("NOT_FOUND", `no content rule of registry ${this.registryName} matches ${upstreamRepo}`, { details: { repository: upstreamRepo } });
+    }
+    ctx.signal.throwIfAborted();
+    const counters = newCounters();
+    const all = await this.remote.use((c) => c.listTags(upstreamRepo, { signal: ctx.signal }), this.failoverEvent(ctx));
+    // cosign and referrer-fallback tags are synced with their subject, not as tags of their own.
+    const userTags = all.filter((t) => parseAttachedTag(t) === undefined).sort();
+    const outcomes: TagOutcome[] = [];
+    let kept: string[] = [];
+    for (const d of filterTags(userTags, rule.tags)) {
+      if (d.keep) kept.push(d.tag);
+      else outcomes.push({ tag: d.tag, status: "filtered", reason: d.reason });
+    }
+    if (rule.tags?.latest) {
+      const latest = await selectLatest(kept, rule.tags.latest, (tag) => this.createdOf(ctx, upstreamRepo, tag));
+      kept = latest.kept;
+      for (const x of latest.dropped) outcomes.push({ tag: x.tag, status: "filtered", reason: x.reason });
+    }
+    ctx.event?.("info", `${upstreamRepo}: ${kept.length} of ${userTags.length} tags to check`, { repository: localRepo });
+
+    const results = await mapLimit(kept, this.tagConcurrency, async (tag) => {
+      if (ctx.signal.aborted) return null;
+      const r = await this.syncTag(ctx, rule, upstreamRepo, localRepo, tag, counters, true);
+      if (r.outcome.status === "failed") {
+        ctx.event?.("warn", `${localRepo}:${tag} failed: ${r.outcome.code}: ${r.outcome.message}`, { repository: localRepo, tag, code: r.outcome.code });
+      }
+      return r.outcome;
+    });
+    ctx.signal.throwIfAborted();
+    for (const o of results) if (o) outcomes.push(o);
+    return { localRepo, outcomes, bytesCopied: counters.bytesCopied, blobsCopied: counters.blobsCopied, blobsSkipped: counters.blobsSkipped };
+  }
+
+  async syncImage(ctx: SyncContext, localRepo: string, reference: string): Promise<SyncImageResult> {
+    const { upstreamRepo, rule } = this.route(localRepo);
+    const byDigest = isDigest(reference);
+    if (!byDigest) {
+      const decision = filterTags([reference], rule.tags)[0];
+      if (decision && !decision.keep) {
+        throw new AppError("NOT_FOUND", `tag ${reference} of ${localRepo} is not mirrored: it ${decision.reason}`, { details: { repository: localRepo, tag: reference } });
+      }
+    }
+    const counters = newCounters();
+    const r = await this.syncTag(ctx, rule, upstreamRepo, localRepo, reference, counters, false);
+    const o = r.outcome;
+    if (o.status === "failed") throw r.error ?? new AppError("UPSTREAM_ERROR", o.message);
+    if (o.status === "unsigned") {
+      throw new AppError("FORBIDDEN", `${localRepo}:${reference} is not signed and registry ${this.registryName} mirrors only signed images`, {
+        details: { reason: "UNSIGNED", repository: localRepo, reference, digest: o.digest },
+      });
+    }
+    if (o.status === "filtered") throw new AppError("NOT_FOUND", o.reason);
+    return { localRepo, reference, digest: o.digest, copied: r.copied, bytesCopied: counters.bytesCopied, blobsCopied: counters.blobsCopied, blobsSkipped: counters.blobsSkipped };
+  }
+
+  syncImageInBackground(localRepo: string, reference: string, hooks: Omit<SyncContext, "signal"> = {}): Promise<SyncImageResult> {
+    const key = `${localRepo}\u0000${reference}`;
+    const running = this.background.get(key);
+    if (running) return running;
+    const signal = AbortSignal.timeout(this.config.syncTimeoutMs);
+    const p = this.syncImage({ ...hooks, signal }, localRepo, reference).finally(() => this.background.delete(key));
+    this.background.set(key, p);
+    return p;
+  }
+
+  async syncReferrers(ctx: SyncContext, localRepo: string, subjectDigest: string, artifactTypes: string[]): Promise<SyncRepoResult> {
+    const { upstreamRepo } = this.route(localRepo);
+    const counters = newCounters();
+    const outcomes = await this.remote.use(
+      (client) =>
+        syncReferrersOf(
+          { env: this.env, client, upstreamRepo, localRepo, ctx, counters, artifactTypes, legacyCosignTags: this.config.syncLegacyCosignTags, recursive: false },
+          subjectDigest,
+        ),
+      this.failoverEvent(ctx),
+    );
+    return { localRepo, outcomes, bytesCopied: counters.bytesCopied, blobsCopied: counters.blobsCopied, blobsSkipped: counters.blobsSkipped };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.background.values()]);
+    await this.remote.close();
+  }
+
+  private route(localRepo: string): { upstreamRepo: string; rule: ContentRule } {
+    const upstreamRepo = this.rules.upstreamRepoFor(localRepo);
+    const rule = upstreamRepo === null ? undefined : this.rules.ruleFor(upstreamRepo);
+    if (upstreamRepo === null || !rule) {
+      throw new AppError("NOT_FOUND", `registry ${this.registryName} does not mirror ${localRepo}`, { details: { repository: localRepo } });
+    }
+    return { upstreamRepo, rule };
+  }
+
+  /**
+   * One tag or digest, start to end, never throwing (except on abort): the outcome says what
+   * happened, and `error` keeps the original for the on-demand path.
+   */
+  private async syncTag(
+    ctx: SyncContext,
+    rule: ContentRule,
+    upstreamRepo: string,
+    localRepo: string,
+    reference: string,
+    counters: CopyCounters,
+    withReferrers: boolean,
+  ): Promise<TagResult & { error?: unknown }> {
+    const isTag = !isDigest(reference);
+    const checkedAt = this.now();
+    const stateKey = { registryId: this.registryId, localRepo, tag: reference, upstreamRepo };
+    try {
+      const result = await this.remote.use(async (client) => {
+        const head = await client.headManifest(upstreamRepo, reference, { signal: ctx.signal });
+        const upstreamDigest = head.digest;
+        let outcome: TagOutcome | undefined;
+        let copied = false;
+        if (await this.isUnchanged(localRepo, reference, upstreamDigest, isTag)) {
+          const localDigest = isTag ? ((await this.env.store.resolveTag(localRepo, reference)) ?? upstreamDigest) : upstreamDigest;
+          outcome = { tag: reference, status: "unchanged", digest: localDigest };
+          if (isTag) await this.deps.tagState?.record({ ...stateKey, status: "unchanged", checkedAt, upstreamDigest });
+        } else if (this.config.onlySigned && !(await isSigned(client, upstreamRepo, upstreamDigest, ctx.signal))) {
+          outcome = { tag: reference, status: "unsigned", digest: upstreamDigest };
+          if (isTag) await this.deps.tagState?.record({ ...stateKey, status: "unsigned", checkedAt, upstreamDigest });
+        } else {
+          const c = await this.copyImage(ctx, client, rule, upstreamRepo, localRepo, reference, upstreamDigest, counters);
+          outcome = { tag: reference, status: "synced", digest: c.digest, bytes: c.treeBytes };
+          copied = true;
+          if (isTag) {
+            const prev = await this.deps.tagState?.get(this.registryId, localRepo, reference);
+            await this.deps.tagState?.record({
+              ...stateKey,
+              status: "synced",
+              checkedAt,
+              upstreamDigest,
+              localDigest: c.digest,
+              size: c.treeBytes,
+              platforms: c.platforms,
+              ...(prev?.localDigest !== c.digest ? { changedAt: checkedAt } : {}),
+            });
+          }
+        }
+        if (withReferrers && outcome.status !== "unsigned") {
+          await this.referrersFor(ctx, client, upstreamRepo, localRepo, upstreamDigest, counters, outcome);
+        }
+        return { outcome, copied };
+      }, this.failoverEvent(ctx));
+      return result;
+    } catch (err) {
+      if (ctx.signal.aborted) throw ctx.signal.reason ?? err;
+      const { code, message } = describeError(err);
+      if (isTag) await this.deps.tagState?.record({ ...stateKey, status: "failed", checkedAt, error: { code, message } }).catch(() => undefined);
+      return { outcome: { tag: reference, status: "failed", code, message }, copied: false, error: err };
+    }
+  }
+
+  private async isUnchanged(localRepo: string, reference: string, upstreamDigest: string, isTag: boolean): Promise<boolean> {
+    const store = this.env.store;
+    if (!isTag) {
+      try {
+        await store.getManifest(localRepo, upstreamDigest);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    const state = await this.deps.tagState?.get(this.registryId, localRepo, reference);
+    if (state?.upstreamDigest === upstreamDigest && state.localDigest && (await store.canSkipImage(localRepo, reference, state.localDigest))) return true;
+    return store.canSkipImage(localRepo, reference, upstreamDigest);
+  }
+
+  private async copyImage(
+    ctx: SyncContext,
+    client: RegistryClient,
+    rule: ContentRule,
+    upstreamRepo: string,
+    localRepo: string,
+    reference: string,
+    upstreamDigest: string,
+    counters: CopyCounters,
+  ) {
+    const root = await client.getManifest(upstreamRepo, upstreamDigest, { signal: ctx.signal });
+    const staging = await this.env.store.stage(localRepo);
+    try {
+      // A digest reference is copied whole: the client asked for exactly that content.
+      const platforms = isDigest(reference) ? undefined : rule.platforms?.map(parsePlatform);
+      const copied = await copyTree({ env: this.env, client, upstreamRepo, localRepo, staging, ctx, counters, ...(platforms ? { platforms } : {}) }, root);
+      if (!isDigest(reference)) staging.tag(reference, copied.digest);
+      ctx.signal.throwIfAborted();
+      await this.env.store.commitAll(localRepo, staging);
+      ctx.event?.("info", `synced ${localRepo}:${reference} (${copied.digest})`, { repository: localRepo, reference, digest: copied.digest, bytes: copied.treeBytes });
+      return copied;
+    } catch (err) {
+      await this.env.store.cleanupImage(staging).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Referrers of an image; their failure is reported on the tag's outcome, not as a tag failure. */
+  private async referrersFor(
+    ctx: SyncContext,
+    client: RegistryClient,
+    upstreamRepo: string,
+    localRepo: string,
+    digest: string,
+    counters: CopyCounters,
+    outcome: TagOutcome,
+  ): Promise<void> {
+    try {
+      const copied = await syncReferrersOf(
+        { env: this.env, client, upstreamRepo, localRepo, ctx, counters, artifactTypes: [], legacyCosignTags: this.config.syncLegacyCosignTags, recursive: true },
+        digest,
+      );
+      if ((outcome.status === "synced" || outcome.status === "unchanged") && copied.length > 0) outcome.referrers = copied.length;
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      const { code, message } = describeError(err);
+      ctx.event?.("warn", `referrers of ${localRepo}@${digest} failed: ${code}: ${message}`, { repository: localRepo, digest, code });
+      if (outcome.status === "synced" || outcome.status === "unchanged") outcome.referrersError = { code, message };
+    }
+  }
+
+  /** The upstream creation time of a tag (for `tags.latest` by created): config `created`. */
+  private async createdOf(ctx: SyncContext, upstreamRepo: string, tag: string): Promise<number | undefined> {
+    try {
+      return await this.remote.use(async (client) => {
+        let m = await client.getManifest(upstreamRepo, tag, { signal: ctx.signal });
+        for (let i = 0; m.parsed.kind === "index" && i < 4; i++) {
+          const first = m.parsed.index.manifests.find((d) => d.annotations?.["vnd.docker.reference.type"] === undefined);
+          if (!first) return undefined;
+          m = await client.getManifest(upstreamRepo, first.digest, { signal: ctx.signal });
+        }
+        if (m.parsed.kind !== "image") return undefined;
+        const cfg = m.parsed.manifest.config;
+        const bytes = await client.getBlobBytes(upstreamRepo, cfg.digest, { expectedSize: cfg.size, maxBytes: 4 * 1024 * 1024, signal: ctx.signal });
+        const created = (JSON.parse(bytes.toString("utf8")) as { created?: unknown }).created;
+        const t = typeof created === "string" ? Date.parse(created) : NaN;
+        return Number.isNaN(t) ? undefined : t;
+      });
+    } catch {
+      return undefined;
+    }
+  }
+
+  private failoverEvent(ctx: SyncContext) {
+    return (from: string, to: string, err: unknown) =>
+      ctx.event?.("warn", `${from} failed (${describeError(err).code}); trying ${to}`, { from, to });
+  }
+}
+
+/** A stable code and a safe message for any failure. */
+export function describeError(err: unknown): { code: string; message: string } {
+  if (isOciError(err)) return { code: err.code, message: err.message };
+  if (isAppError(err)) return { code: err.code, message: err.message };
+  if (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")) return { code: "ABORTED", message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: "INTERNAL", message: message.slice(0, 500) };
+}
