@@ -1,9 +1,13 @@
 /**
  * A lock that holds across processes sharing one store, and across hosts on a shared filesystem.
  *
- * Mechanism: `mkdir(<name>.lock)` is atomic on every local and network filesystem we care about,
- * so whoever creates the directory holds the lock. The holder writes `owner.json` (host, boot,
- * pid, token) into it and touches the directory's mtime every `staleMs / 3` while it holds it.
+ * Mechanism: the lock is the directory `<name>.lock`, holding `owner.json` (host, boot, pid,
+ * token). A contender builds that directory complete under a private name and renames it into
+ * place; renaming a directory onto an existing non-empty one fails, so exactly one contender wins,
+ * and the lock never exists without its owner (a holder killed half-way through acquiring would
+ * otherwise be indistinguishable from a live one until the stale timeout). Release and breaking
+ * also rename the directory away before deleting it, so `<name>.lock` is never seen empty.
+ * The holder touches the directory's mtime every `staleMs / 3` while it holds it.
  *
  * A waiter breaks the lock when its owner is provably gone (same host: other boot or dead pid —
  * the usual case after SIGKILL, and it is immediate) or when the heartbeat is older than `staleMs`
@@ -67,20 +71,23 @@ async function acquire(lockPath: string, options: LockOptions): Promise<() => Pr
   const owner: OwnerFile = { ...self(), token: randomBytes(8).toString("hex") };
   let delay = 2;
   for (;;) {
+    const draft = `${lockPath}.new-${owner.token}`;
+    await mkdir(draft, { recursive: true });
+    await writeFile(join(draft, "owner.json"), JSON.stringify(owner));
     try {
-      await mkdir(lockPath);
-      try {
-        await writeFile(join(lockPath, "owner.json"), JSON.stringify(owner));
-      } catch (err) {
-        await rm(lockPath, { recursive: true, force: true });
-        throw err;
-      }
+      await rename(draft, lockPath);
       return holding(lockPath, owner, staleMs);
     } catch (err) {
-      if (!isCode(err, "EEXIST")) throw err;
+      // ENOENT: recovery in another process swept our draft while we waited; rebuild it.
+      if (isCode(err, "ENOENT")) continue;
+      if (!isCode(err, "EEXIST") && !isCode(err, "ENOTEMPTY")) {
+        await rm(draft, { recursive: true, force: true });
+        throw err;
+      }
     }
     if (await breakIfStale(lockPath, staleMs)) continue;
     if (Date.now() > deadline) {
+      await rm(`${lockPath}.new-${owner.token}`, { recursive: true, force: true });
       throw new AppError("LOCK_TIMEOUT", "timed out waiting for a store lock", { details: { lock: lockPath } });
     }
     // Jittered backoff up to 50 ms: commits hold the lock for milliseconds.
@@ -100,7 +107,10 @@ function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Pro
     // Only remove the lock if it is still ours (it could have been broken while this process
     // was stalled for longer than staleMs).
     const current = await readOwner(lockPath);
-    if (current?.token === owner.token) await rm(lockPath, { recursive: true, force: true });
+    if (current?.token !== owner.token) return;
+    const gone = `${lockPath}.released-${owner.token}`;
+    await rename(lockPath, gone);
+    await rm(gone, { recursive: true, force: true });
   };
 }
 
@@ -123,7 +133,7 @@ async function breakIfStale(lockPath: string, staleMs: number): Promise<boolean>
   }
   const owner = await readOwner(lockPath);
   const expired = Date.now() - mtimeMs > staleMs;
-  // Without owner.json the holder is between mkdir and writeFile (or died there): only age counts.
+  // Without owner.json (a lock from an older layout, or a damaged one) only age counts.
   const stale = owner === null ? expired : ownerState(owner) === "gone" || expired;
   if (!stale) return false;
   const token = owner?.token ?? `noowner-${Math.floor(mtimeMs)}`;
@@ -146,7 +156,8 @@ export async function cleanupBrokenLocks(locksDir: string, minAgeMs = 60_000): P
     throw err;
   }
   for (const name of names) {
-    if (!name.includes(".lock.stale-")) continue;
+    // Broken locks, and drafts/releases of writers that died between two renames.
+    if (!/\.lock\.(stale|new|released)-/.test(name)) continue;
     const path = join(locksDir, name);
     try {
       // ctime, not mtime: the rename that broke the lock updates ctime, while mtime is the dead
