@@ -222,28 +222,31 @@ async function copyBlob(job: CopyJob, d: Descriptor): Promise<void> {
     if (!running) break;
     await running.catch(() => undefined);
   }
-  if (await staging.linkExistingBlob(d.digest)) {
-    counters.blobsSkipped++;
-    report(job);
-    return;
-  }
-  const work = env.blobLimit.run(async () => {
-    job.ctx.signal.throwIfAborted();
-    const stream = await job.client.getBlob(job.upstreamRepo, d.digest, { expectedSize: d.size, signal: job.ctx.signal });
-    // Counting through a Transform (not a 'data' listener, which would start the flow before the
-    // store reads); pipeline propagates errors and a destroy by the store back to the socket.
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        counters.bytesCopied += chunk.length;
-        cb(null, chunk);
-      },
+  // Registered before the first await, so a concurrent copy of the same digest waits for this one.
+  const work = (async () => {
+    if (await staging.linkExistingBlob(d.digest)) {
+      counters.blobsSkipped++;
+      report(job);
+      return;
+    }
+    await env.blobLimit.run(async () => {
+      job.ctx.signal.throwIfAborted();
+      const stream = await job.client.getBlob(job.upstreamRepo, d.digest, { expectedSize: d.size, signal: job.ctx.signal });
+      // Counting through a Transform (not a 'data' listener, which would start the flow before the
+      // store reads); pipeline propagates errors and a destroy by the store back to the socket.
+      const counted = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          counters.bytesCopied += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      pipeline(stream, counted, () => undefined);
+      const r = await staging.writeBlob(d.digest, d.size, counted);
+      if (r.deduped) counters.blobsSkipped++;
+      else counters.blobsCopied++;
+      report(job);
     });
-    pipeline(stream, counted, () => undefined);
-    const r = await staging.writeBlob(d.digest, d.size, counted);
-    if (r.deduped) counters.blobsSkipped++;
-    else counters.blobsCopied++;
-    report(job);
-  });
+  })();
   env.inflight.set(d.digest, work);
   try {
     await work;
