@@ -11,6 +11,7 @@ import next from "next";
 import { loadConfig, type ResolvedConfig } from "./lib/config";
 import { isAppError } from "./lib/errors";
 import { createLogger } from "./lib/observability";
+import { createV2Handler } from "./lib/distribution";
 import { boot, setRuntime, type Runtime } from "./lib/runtime";
 import { ensureBuilt } from "./scripts/build-if-needed";
 
@@ -39,8 +40,12 @@ async function main(): Promise<void> {
   const app = next({ dev, dir: process.cwd(), hostname: config.server.host, port: config.server.port });
   await app.prepare();
   const handle = app.getRequestHandler();
+  // The OCI pull API is served here, in front of Next (see lib/distribution/handler.ts for why).
+  const v2 = createV2Handler({ store: runtime.store, log: log.child({ component: "v2" }) });
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
+    const path = req.url ?? "/";
+    const served = path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?") ? v2(req, res) : handle(req, res);
+    served.catch((err: unknown) => {
       log.error({ err }, "request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ code: "INTERNAL", message: "Internal error" }));

@@ -67,18 +67,18 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 function findConfigFile(explicit: string | undefined, cwd: string): string | null {
   if (explicit) {
     const p = path.resolve(cwd, explicit);
-    if (!existsSync(p)) throw configError("FERRY_CONFIG", explicit, "a path to an existing config file");
+    if (!existsSync(/* turbopackIgnore: true */ p)) throw configError("FERRY_CONFIG", explicit, "a path to an existing config file");
     return p;
   }
   for (const name of DEFAULT_FILES) {
     const p = path.join(cwd, name);
-    if (existsSync(p)) return p;
+    if (existsSync(/* turbopackIgnore: true */ p)) return p;
   }
   return null;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
-  const text = readFileSync(file, "utf8");
+  const text = readFileSync(/* turbopackIgnore: true */ file, "utf8");
   let data: unknown;
   try {
     data = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);

@@ -1,6 +1,7 @@
 import { createPrismaClient, migrate, startEmbeddedPostgres, type Db, type EmbeddedPostgresHandle, type MigrateResult } from "../db";
 import { loadConfig, type ResolvedConfig } from "../config";
 import { createLogger, type Logger } from "../observability";
+import { FsStore, type Store } from "../store";
 
 /**
  * Everything a Ferry process holds for its lifetime. Built once by `boot()`; `shutdown()` releases
@@ -14,6 +15,8 @@ export interface Runtime {
   /** The embedded Postgres when Ferry runs its own; null with DATABASE_URL. */
   embedded: EmbeddedPostgresHandle | null;
   migrations: MigrateResult;
+  /** The image store (local disk under storage.root). */
+  store: Store;
   startedAt: Date;
   shutdown(): Promise<void>;
 }
@@ -49,6 +52,13 @@ export async function boot(options: BootOptions = {}): Promise<Runtime> {
   if (migrations.applied.length) log.info({ applied: migrations.applied }, "migrations applied");
   if (migrations.modified.length) log.warn({ modified: migrations.modified }, "applied migrations were edited after they ran");
 
+  let store: Store;
+  try {
+    store = await FsStore.open(config.paths.storeRoot);
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
   const db = createPrismaClient(databaseUrl, { poolSize: config.database.poolSize });
   let down: Promise<void> | null = null;
   return {
@@ -58,6 +68,7 @@ export async function boot(options: BootOptions = {}): Promise<Runtime> {
     databaseUrl,
     embedded,
     migrations,
+    store,
     startedAt: new Date(),
     shutdown: () =>
       (down ??= (async () => {

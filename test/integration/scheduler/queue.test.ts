@@ -92,7 +92,7 @@ describe("task queue and workers", () => {
     };
     const pools = [1, 2].map(() => new WorkerPool({ sql, log, handler, concurrency: 3, pollMs: 100, listener }));
     pools.forEach((p) => p.start());
-    const ids = [];
+    const ids: string[] = [];
     for (let i = 0; i < 30; i++) ids.push((await enqueue(sql, { kind: "syncRepo", registryId, repository: `many/r${i}`, priority: 0, trigger: "t" })).task.id);
     await waitFor(async () => {
       const rows = await db.task.count({ where: { repository: { startsWith: "many/" }, status: "succeeded" } });
