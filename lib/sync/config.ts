@@ -149,7 +149,7 @@ export const registryConfigSchema = z
     maxRetryDelay: duration("maxRetryDelay", 60_000),
     onlySigned: z.boolean().default(false),
     syncLegacyCosignTags: z.boolean().default(true),
-    /** Upper bound for one on-demand image sync, and for one repository of a periodic round. */
+    /** Upper bound for one on-demand image sync (`syncImageInBackground`); the scheduler may reuse it per task. */
     syncTimeout: duration("syncTimeout", 3 * 3_600_000, 1000),
     maxConcurrentRequests: z.number().int().min(1).max(256, { error: "maxConcurrentRequests must be between 1 and 256" }).default(8),
     requestsPerSecond: z.number().positive({ error: "requestsPerSecond must be > 0 (leave it out for no limit)" }).optional(),

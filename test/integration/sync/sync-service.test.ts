@@ -224,6 +224,22 @@ describe.skipIf(!registryAvailable())("SyncService against docker-registry", () 
       expect(await s.getNextRepo("")).not.toBe("");
     });
 
+    it("TaskGenerator backs off 2 s, 4 s, 8 s on real catalog errors", async () => {
+      const dead = `http://127.0.0.1:${await freePort()}`;
+      const s = service({ maxRetries: 0 }, { url: [dead] });
+      let now = 1_000_000;
+      const gen = new TaskGenerator({ service: s, maxWaitTimeMs: 60_000, now: () => now });
+      const waits: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await expect(gen.next()).rejects.toMatchObject({ code: "NETWORK" });
+        waits.push(gen.getState().waitTimeMs);
+        expect(await gen.next()).toBeNull(); // still waiting: no request
+        now += gen.getState().waitTimeMs + 1;
+      }
+      expect(waits).toEqual([2000, 4000, 8000]);
+      expect(s.canRetryOnError()).toBe(false);
+    });
+
     it("gives wrong credentials a distinct outcome", async () => {
       const authReg = await startRegistry({ auth: { username: "ferry", password: "right" } });
       try {
