@@ -22,6 +22,15 @@ export const ERROR_CODES = {
   DATABASE_UNAVAILABLE: { http: 503, graphql: "SERVICE_UNAVAILABLE" },
   NOT_READY: { http: 503, graphql: "SERVICE_UNAVAILABLE" },
   INTERNAL: { http: 500, graphql: "INTERNAL_SERVER_ERROR" },
+  /** A cookie-authenticated state change without the session's CSRF token, or from another origin. */
+  CSRF_REJECTED: { http: 403, graphql: "FORBIDDEN" },
+  /** A stored secret cannot be opened (FERRY_SECRET_KEY changed, or the data was altered). */
+  SECRET_UNREADABLE: { http: 500, graphql: "INTERNAL_SERVER_ERROR" },
+  METHOD_NOT_ALLOWED: { http: 405, graphql: "BAD_REQUEST" },
+  PAYLOAD_TOO_LARGE: { http: 413, graphql: "BAD_USER_INPUT" },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, graphql: "BAD_USER_INPUT" },
+  /** A GraphQL operation deeper, larger or costlier than the limits allow. */
+  QUERY_TOO_COMPLEX: { http: 400, graphql: "QUERY_TOO_COMPLEX" },
 } as const satisfies Record<string, { http: number; graphql: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

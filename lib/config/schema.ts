@@ -50,6 +50,24 @@ export const configSchema = z
       .object({ root: z.string().min(1).optional() })
       .strict()
       .prefault({}),
+    /**
+     * Access control and secrets at rest (lib/auth, lib/secrets). Values here are never echoed in
+     * configuration errors: `secretKey` and `adminPassword` are validated where they are used.
+     */
+    auth: z
+      .object({
+        /** 32 bytes, base64 or hex: encrypts upstream credentials (AES-256-GCM). */
+        secretKey: z.coerce.string().min(1).optional(),
+        /** The first admin, created at first use when no user of that name exists. */
+        adminUser: z.coerce.string().min(1).optional(),
+        adminPassword: z.coerce.string().min(1).optional(),
+        /** How long a browser session lasts without signing in again. */
+        sessionTtlHours: z.coerce.number({ error: "expected a number of hours" }).positive({ error: "expected a number of hours" }).max(24 * 90, { error: "expected at most 2160 hours" }).default(12),
+        /** `auto`: cookies get `Secure` when the request came over https (or X-Forwarded-Proto says so). */
+        cookieSecure: z.enum(["auto", "true", "false"], { error: "expected auto, true or false" }).default("auto"),
+      })
+      .strict()
+      .prefault({}),
     dataDir: z.string().min(1).default(".ferry"),
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }).default("info"),
     registries: z.array(z.unknown()).default([]),
@@ -76,6 +94,11 @@ export const ENV_KEYS: Record<string, string[]> = {
   FERRY_STORE_DIR: ["storage", "root"],
   FERRY_DATA_DIR: ["dataDir"],
   FERRY_LOG_LEVEL: ["logLevel"],
+  FERRY_SECRET_KEY: ["auth", "secretKey"],
+  FERRY_ADMIN_USER: ["auth", "adminUser"],
+  FERRY_ADMIN_PASSWORD: ["auth", "adminPassword"],
+  FERRY_SESSION_TTL_HOURS: ["auth", "sessionTtlHours"],
+  FERRY_COOKIE_SECURE: ["auth", "cookieSecure"],
 };
 
 /** FERRY_* variables that are read elsewhere and must not be flagged as unknown. */
