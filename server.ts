@@ -4,7 +4,8 @@
  *   2. a production build of the dashboard when missing or older than the sources;
  *   3. the database (embedded Postgres unless DATABASE_URL) and migrations;
  *   4. Next.js on one HTTP server.
- * SIGINT/SIGTERM close the HTTP server, then the database clients, then the embedded Postgres.
+ * SIGINT/SIGTERM close the HTTP server, let running sync tasks finish (up to 10 s; the rest go back
+ * to the queue), then close the database clients, then the embedded Postgres.
  */
 import http from "node:http";
 import next from "next";
@@ -12,6 +13,7 @@ import { loadConfig, type ResolvedConfig } from "./lib/config";
 import { isAppError } from "./lib/errors";
 import { createLogger } from "./lib/observability";
 import { createV2Handler } from "./lib/distribution";
+import { parseConfiguredRegistries, startMirror, type Mirror } from "./lib/mirror";
 import { boot, setRuntime, type Runtime } from "./lib/runtime";
 import { ensureBuilt } from "./scripts/build-if-needed";
 
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
   let config: ResolvedConfig;
   try {
     config = loadConfig();
+    parseConfiguredRegistries(config.registries); // a bad registry entry is a config error too
   } catch (err) {
     if (isAppError(err) && err.code === "CONFIG_INVALID") {
       process.stderr.write(`ferry: ${err.message}\n`);
@@ -36,12 +39,13 @@ async function main(): Promise<void> {
   const runtimePromise = boot({ config, log });
   setRuntime(runtimePromise);
   const runtime = await runtimePromise;
+  const mirror = await startMirror(runtime);
 
   const app = next({ dev, dir: process.cwd(), hostname: config.server.host, port: config.server.port });
   await app.prepare();
   const handle = app.getRequestHandler();
   // The OCI pull API is served here, in front of Next (see lib/distribution/handler.ts for why).
-  const v2 = createV2Handler({ store: runtime.store, log: log.child({ component: "v2" }) });
+  const v2 = createV2Handler({ store: runtime.store, log: log.child({ component: "v2" }), onDemand: mirror.onDemand });
   const server = http.createServer((req, res) => {
     const path = req.url ?? "/";
     const served = path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?") ? v2(req, res) : handle(req, res);
@@ -56,10 +60,10 @@ async function main(): Promise<void> {
     server.listen(config.server.port, config.server.host, resolve);
   });
   log.info({ url: `http://localhost:${config.server.port}`, database: runtime.embedded ? "embedded" : "external" }, "ferry is up");
-  installShutdown(server, runtime, app);
+  installShutdown(server, runtime, mirror, app);
 }
 
-function installShutdown(server: http.Server, runtime: Runtime, app: { close?: () => Promise<void> }): void {
+function installShutdown(server: http.Server, runtime: Runtime, mirror: Mirror, app: { close?: () => Promise<void> }): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -69,6 +73,7 @@ function installShutdown(server: http.Server, runtime: Runtime, app: { close?: (
     force.unref();
     server.close();
     server.closeIdleConnections();
+    await mirror.stop(10_000).catch((err: unknown) => runtime.log.warn({ err }, "stopping the mirror failed"));
     await app.close?.().catch(() => {});
     await runtime.shutdown();
     runtime.log.info("stopped");

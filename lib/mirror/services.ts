@@ -1,0 +1,95 @@
+import type { Db } from "../db";
+import type { Logger } from "../observability";
+import type { Store } from "../store";
+import { SOURCE_KEY } from "./apply-config";
+import { createSyncService, parseRegistryConfig, PrismaTagState, type RegistryConfig, type SyncService, type SyncServiceExtras } from "../sync";
+
+export type MirrorService = SyncService & SyncServiceExtras;
+
+export interface RegistryEntry {
+  id: string;
+  name: string;
+  enabled: boolean;
+  ordinal: number;
+  config: RegistryConfig;
+  service: MirrorService;
+}
+
+export interface ServiceCacheOptions {
+  db: Db;
+  store: Store;
+  log: Logger;
+  /**
+   * Secrets that are not in the database: credentials from the config file, by registry name.
+   * (Credentials entered through the API are stored encrypted and decoded by `decodeSecret`.)
+   */
+  fileCredentials?: Map<string, RegistryConfig["credentials"]>;
+  decodeSecret?: (secret: Uint8Array) => RegistryConfig["credentials"];
+}
+
+/**
+ * One SyncService per registry row, rebuilt when the row changes (`updated_at`). Services hold
+ * HTTP connection pools and catalog caches, so they are kept, not created per task.
+ */
+export class ServiceCache {
+  #entries = new Map<string, { updatedAt: number; entry: RegistryEntry }>();
+
+  constructor(private readonly o: ServiceCacheOptions) {}
+
+  /** The registry's service, or null when the registry is gone or its config no longer parses. */
+  async get(registryId: string): Promise<RegistryEntry | null> {
+    const row = await this.o.db.registry.findUnique({ where: { id: registryId }, omit: { secret: false } });
+    if (!row) {
+      await this.#drop(registryId);
+      return null;
+    }
+    return this.#fromRow(row);
+  }
+
+  /** Every registry in configuration order (creation order), enabled or not. */
+  async all(): Promise<RegistryEntry[]> {
+    const rows = await this.o.db.registry.findMany({ orderBy: [{ createdAt: "asc" }, { name: "asc" }], omit: { secret: false } });
+    const out: RegistryEntry[] = [];
+    for (const [i, row] of rows.entries()) {
+      const e = await this.#fromRow(row, i);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async #fromRow(
+    row: { id: string; name: string; enabled: boolean; config: unknown; secret: Uint8Array | null; updatedAt: Date },
+    ordinal = 0,
+  ): Promise<RegistryEntry | null> {
+    const cached = this.#entries.get(row.id);
+    if (cached && cached.updatedAt === row.updatedAt.getTime()) return { ...cached.entry, enabled: row.enabled, ordinal };
+    let config: RegistryConfig;
+    try {
+      const credentials = row.secret && this.o.decodeSecret ? this.o.decodeSecret(row.secret) : this.o.fileCredentials?.get(row.name);
+      const { [SOURCE_KEY]: _source, ...stored } = row.config as Record<string, unknown>;
+      config = parseRegistryConfig({ ...stored, name: row.name, ...(credentials ? { credentials } : {}) });
+    } catch (err) {
+      this.o.log.error({ registry: row.name, err: (err as Error).message }, "stored registry config is invalid; registry skipped");
+      return null;
+    }
+    const service = createSyncService(config, { store: this.o.store, registryId: row.id, tagState: new PrismaTagState(this.o.db) });
+    const entry: RegistryEntry = { id: row.id, name: row.name, enabled: row.enabled, ordinal, config, service };
+    const old = cached?.entry.service;
+    this.#entries.set(row.id, { updatedAt: row.updatedAt.getTime(), entry });
+    // Tasks may still hold the old service; let them finish before its pools close.
+    if (old) setTimeout(() => void old.close().catch(() => {}), 60_000).unref();
+    return entry;
+  }
+
+  async #drop(registryId: string): Promise<void> {
+    const e = this.#entries.get(registryId);
+    this.#entries.delete(registryId);
+    await e?.entry.service.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#entries.values()];
+    this.#entries.clear();
+    await Promise.all(all.map((e) => e.entry.service.close().catch(() => {})));
+  }
+}
