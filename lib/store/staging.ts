@@ -5,10 +5,10 @@
  * look here, so a crashed writer's staging area is invisible and recovery simply deletes it.
  */
 import { createHash } from "node:crypto";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AppError } from "../errors";
-import { writeBytesTemp, writeVerifiedTemp, type Body } from "./atomic-write";
+import { storeError, writeBytesTemp, writeVerifiedTemp, type Body } from "./atomic-write";
 import type { StoreContext } from "./context";
 import { ensureRealDir, ownedName } from "./layout";
 import { linkFromPool, linkIfAbsent } from "./links";
@@ -134,16 +134,19 @@ export class FsStaging implements Staging {
   }
 
   /**
-   * Takes a verified temp file: staging name first (from then on the inode is ours whatever gc
-   * does), then the pool name (an existing one wins: same digest, same bytes), then drops the temp.
+   * Takes a verified temp file: renamed to its staging name first (from then on the inode is ours
+   * whatever gc does), then linked into the pool (an existing pool entry wins: same digest, same
+   * bytes). Rename rather than link + unlink: one filesystem operation less per blob.
    */
   private async adopt(tmp: string, digest: string): Promise<void> {
+    const staged = this.path(digest);
     try {
-      await linkIfAbsent(tmp, this.path(digest));
-      await linkIfAbsent(tmp, this.ctx.layout.poolPath(digest));
-    } finally {
+      await rename(tmp, staged);
+    } catch (err) {
       await rm(tmp, { force: true });
+      throw storeError(err);
     }
+    await linkIfAbsent(staged, this.ctx.layout.poolPath(digest));
   }
 
   private async ensureAlgorithm(algorithm: DigestAlgorithm): Promise<void> {
