@@ -31,14 +31,24 @@ export async function commitStaging(ctx: StoreContext, repo: string, staging: Fs
     });
   }
   staging.assertOpen();
+  staging.committing = true;
+  try {
+    const result = await commitLocked(ctx, repo, staging);
+    await staging.discard();
+    return result;
+  } finally {
+    staging.committing = false;
+  }
+}
+
+async function commitLocked(ctx: StoreContext, repo: string, staging: FsStaging): Promise<CommitResult> {
   const ordered = childrenFirst(staging.manifests);
   const { layout, durability } = ctx;
-
-  const result = await withLock(
+  return withLock(
     layout.repoLockPath(repo),
     async () => {
-      const oci = await layout.ensureRepoDirs(repo, "sha256");
-      for (const alg of staging.algorithms) await layout.ensureRepoDirs(repo, alg);
+      const oci = await layout.ensureRepoDirs(repo, "sha256", durability);
+      for (const alg of staging.algorithms) await layout.ensureRepoDirs(repo, alg, durability);
       if (!(await fileExists(join(oci, "oci-layout")))) {
         await replaceFileAtomic(layout.tmpDir, join(oci, "oci-layout"), OCI_LAYOUT, durability);
       }
@@ -66,8 +76,6 @@ export async function commitStaging(ctx: StoreContext, repo: string, staging: Fs
     },
     ctx.lock,
   );
-  await staging.discard();
-  return result;
 }
 
 /** Every manifest's config, layers and children must be staged or already in the repository. */

@@ -23,6 +23,7 @@ import { lstat, mkdir, realpath } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { AppError } from "../errors";
+import { fsyncDir, type Durability } from "./atomic-write";
 import { assertRepoName, parseDigest } from "./names";
 
 export const LAYOUT_DIR = "_oci";
@@ -108,29 +109,37 @@ export class Layout {
    * that already exists as something other than a real directory. `mkdir -p` would follow a planted
    * symlink and create folders outside the root.
    */
-  async ensureRepoDirs(repo: string, algorithm: string): Promise<string> {
+  async ensureRepoDirs(repo: string, algorithm: string, durability: Durability): Promise<string> {
     assertRepoName(repo);
     const parts = [...repo.split("/"), LAYOUT_DIR, "blobs", algorithm];
     let cur = this.reposDir;
     for (const part of parts) {
+      const parent = cur;
       cur = join(cur, part);
-      await ensureRealDir(cur);
+      // A new folder's own entry must be durable too, or a power loss could drop the repository.
+      if ((await ensureRealDir(cur)) && durability.fsync) await fsyncDir(parent);
     }
     return this.ociDir(repo);
   }
 }
 
-/** mkdir that refuses to traverse symlinks: the path must end up a real directory. */
-export async function ensureRealDir(path: string): Promise<void> {
+/**
+ * mkdir that refuses to traverse symlinks: the path must end up a real directory.
+ * Returns true when it created the directory.
+ */
+export async function ensureRealDir(path: string): Promise<boolean> {
+  let created = true;
   try {
     await mkdir(path);
   } catch (err) {
     if (!isCode(err, "EEXIST")) throw err;
+    created = false;
   }
   const st = await lstat(path);
   if (!st.isDirectory()) {
     throw new AppError("BAD_USER_INPUT", "store path is not a real directory", { details: { path } });
   }
+  return created;
 }
 
 export function isCode(err: unknown, code: string): boolean {

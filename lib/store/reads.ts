@@ -153,7 +153,7 @@ export async function openBlob(ctx: StoreContext, repo: string, digest: string, 
         details: { size, start: range.start, end: range.end },
       });
     }
-    if (size === 0) return fh.createReadStream({ start: 0, end: -1 });
+    if (size === 0) return fh.createReadStream();
     return fh.createReadStream({ start, end });
   } catch (err) {
     await fh.close();

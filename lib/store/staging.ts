@@ -29,6 +29,8 @@ export class FsStaging implements Staging {
   readonly tags = new Map<string, string>();
   readonly algorithms = new Set<DigestAlgorithm>();
   closed = false;
+  /** Set for the duration of commitAll: the staging area must not change while it is moved. */
+  committing = false;
 
   private constructor(
     readonly id: string,
@@ -118,7 +120,9 @@ export class FsStaging implements Staging {
   }
 
   assertOpen(): void {
-    if (this.closed) throw new AppError("CONFLICT", "staging area was already committed or discarded");
+    if (this.closed || this.committing) {
+      throw new AppError("CONFLICT", "staging area is being committed, or was already committed or discarded");
+    }
   }
 
   async discard(): Promise<void> {

@@ -241,3 +241,25 @@ describe("recovery", () => {
     await store.cleanupImage(live);
   });
 });
+
+describe("edge cases", () => {
+  it("serves an empty blob, and refuses any range on it", async () => {
+    const empty = blob("");
+    await pushImage(store, "e", "v", [empty]);
+    expect(await store.statBlob("e", empty.digest)).toEqual({ size: 0 });
+    expect((await readAll(await store.openBlob("e", empty.digest))).length).toBe(0);
+    await expect(store.openBlob("e", empty.digest, { start: 0 })).rejects.toMatchObject({ code: "RANGE_NOT_SATISFIABLE" });
+  });
+
+  it("keeps every tag when one process commits many tags concurrently, and a staging area commits once", async () => {
+    await Promise.all(Array.from({ length: 30 }, (_, i) => pushImage(store, "busy", `t${i}`, [blob(`busy ${i}`)])));
+    expect(await store.listTags("busy")).toHaveLength(30);
+    const staging = await store.stage("busy");
+    const m = (await store.getManifest("busy", "t0")).digest;
+    staging.tag("again", m);
+    const first = store.commitAll("busy", staging);
+    await expect(store.commitAll("busy", staging)).rejects.toMatchObject({ code: "CONFLICT" });
+    await first;
+    expect(await store.resolveTag("busy", "again")).toBe(m);
+  });
+});
