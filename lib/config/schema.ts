@@ -50,6 +50,15 @@ export const configSchema = z
       .object({ root: z.string().min(1).optional() })
       .strict()
       .prefault({}),
+    scheduler: z
+      .object({
+        /** A claimed task's lease; a task whose worker died runs again after this. */
+        leaseMs: z.coerce.number({ error: "expected milliseconds" }).int().min(500, { error: "expected at least 500 ms" }).max(600_000).default(30_000),
+        /** How often generators look for work. */
+        generatorTickMs: z.coerce.number({ error: "expected milliseconds" }).int().min(50, { error: "expected at least 50 ms" }).max(60_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     /**
      * Access control and secrets at rest (lib/auth, lib/secrets). Values here are never echoed in
      * configuration errors: `secretKey` and `adminPassword` are validated where they are used.
@@ -92,6 +101,8 @@ export const ENV_KEYS: Record<string, string[]> = {
   FERRY_PORT: ["server", "port"],
   FERRY_WORKERS: ["server", "workers"],
   FERRY_STORE_DIR: ["storage", "root"],
+  FERRY_TASK_LEASE_MS: ["scheduler", "leaseMs"],
+  FERRY_GENERATOR_TICK_MS: ["scheduler", "generatorTickMs"],
   FERRY_DATA_DIR: ["dataDir"],
   FERRY_LOG_LEVEL: ["logLevel"],
   FERRY_SECRET_KEY: ["auth", "secretKey"],

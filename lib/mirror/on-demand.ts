@@ -1,6 +1,7 @@
 import { AppError, type ErrorCode } from "../errors";
 import type { OnDemandSource } from "../distribution";
 import type { Logger } from "../observability";
+import type { Store } from "../store";
 import { enqueue, getTask, PRIORITY, type EventListener, type FerryEvent, type Sql, type TaskRecord } from "../scheduler";
 import type { ServiceCache } from "./services";
 
@@ -19,6 +20,7 @@ function clientCode(code: string | null): ErrorCode {
 
 export interface OnDemandOptions {
   sql: Sql;
+  store: Store;
   services: ServiceCache;
   listener: EventListener;
   log: Logger;
@@ -39,6 +41,9 @@ export class OnDemand implements OnDemandSource {
     if (candidates.length === 0) return false;
     let last: AppError | null = null;
     for (const e of candidates) {
+      // Another request's task may have committed it while we looked up registries: check
+      // again right before queuing, so a late arrival does not start a second sync.
+      if (await this.#stored(localRepo, reference)) return true;
       const { task } = await enqueue(this.o.sql, {
         kind: "syncImage",
         registryId: e.id,
@@ -69,6 +74,15 @@ export class OnDemand implements OnDemandSource {
       if (!FALL_THROUGH.has(end.errorCode ?? "")) break;
     }
     throw last!;
+  }
+
+  async #stored(repo: string, reference: string): Promise<boolean> {
+    try {
+      await this.o.store.getManifest(repo, reference);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async ensureReferrers(localRepo: string, digest: string): Promise<void> {

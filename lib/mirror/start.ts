@@ -62,7 +62,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
           handler: createTaskHandler(services),
           concurrency: workers,
           listener,
-          ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+          leaseMs: options.leaseMs ?? runtime.config.scheduler.leaseMs,
           retryPolicy: async (task) => {
             const e = task.registryId ? await services.get(task.registryId) : null;
             return { retryDelayMs: e?.config.retryDelayMs ?? 1000, maxRetryDelayMs: e?.config.maxRetryDelayMs ?? 60_000 };
@@ -74,7 +74,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     sql,
     databaseUrl: runtime.databaseUrl,
     log,
-    ...(options.generatorTickMs ? { tickMs: options.generatorTickMs } : {}),
+    tickMs: options.generatorTickMs ?? runtime.config.scheduler.generatorTickMs,
     registries: async () => (await services.all()).filter((e) => e.enabled && e.config.pollIntervalMs).map((e) => ({ id: e.id })),
     resolve: async (id) => {
       const e = await services.get(id);
@@ -83,7 +83,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     },
   });
   coordinator.start();
-  const onDemand = new OnDemand({ sql, services, listener, log });
+  const onDemand = new OnDemand({ sql, store: runtime.store, services, listener, log });
   log.info({ workers, registries: registries.length }, "mirror started");
 
   let stopped: Promise<void> | null = null;

@@ -1,9 +1,8 @@
 /**
- * Runs Ferry as a real child process (`tsx server.ts`, what `npm start` runs) for tests that
+ * Runs Ferry as a real child process (`node --import tsx server.ts`: what `npm start` runs, in one process, so a signal reaches Ferry itself) for tests that
  * cross the process boundary: start-up, shutdown, two processes on one database.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
 import { freePort } from "../../lib/db/embedded";
 
 export interface FerryProcess {
@@ -15,7 +14,6 @@ export interface FerryProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-const TSX = path.resolve("node_modules/tsx/dist/cli.mjs");
 
 /** Env for a child Ferry: the test's env without DATABASE_URL unless given, plus `env`. */
 export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
@@ -30,7 +28,7 @@ export function childEnv(env: Record<string, string | undefined>): NodeJS.Proces
 }
 
 export function runFerry(env: Record<string, string | undefined>, args: string[] = []): { child: ChildProcess; output(): string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [TSX, "server.ts", ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "server.ts", ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
