@@ -5,7 +5,8 @@
  *   does not hold;
  * - invalid: unreadable index.json, unexpected names;
  * - unreferenced: held but reachable from nothing (harmless; gc's work, not an error).
- * Content shared by hard links is hashed once per inode. Read-only: it never repairs.
+ * Content shared by hard links is hashed once per inode. Read-only: it never repairs (it takes
+ * each repository's lock briefly, for a consistent snapshot).
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
@@ -16,6 +17,7 @@ import { isCode } from "./layout";
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from "./names";
 import { readIndexFile } from "./oci-index";
 import { reachableFrom } from "./reachability";
+import { withLock } from "./lock";
 import { listRepositories } from "./reads";
 import type { VerifyProblem, VerifyReport } from "./types";
 
@@ -34,11 +36,15 @@ export async function verifyStore(ctx: StoreContext): Promise<VerifyReport> {
   const hashed = new Map<string, boolean>();
 
   /** Checks every file in `<dir>/<alg>/`; returns the digests of the good ones with their link count. */
-  async function checkDir(dir: string, repo: string | undefined): Promise<Map<string, number>> {
+  async function checkDir(
+    dir: string,
+    repo: string | undefined,
+    listed?: Map<DigestAlgorithm, string[]>,
+  ): Promise<Map<string, number>> {
     const good = new Map<string, number>();
     for (const alg of Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[]) {
       const algDir = join(dir, alg);
-      for (const name of await names(algDir)) {
+      for (const name of listed?.get(alg) ?? (await names(algDir))) {
         const path = join(algDir, name);
         const digest = `${alg}:${name}`;
         const base = { path, digest, ...(repo === undefined ? {} : { repo }) };
@@ -83,16 +89,31 @@ export async function verifyStore(ctx: StoreContext): Promise<VerifyReport> {
     report.repositories++;
     const oci = await ctx.layout.resolveRepo(repo).catch(() => null);
     if (oci === null) continue;
-    const held = await checkDir(join(oci, "blobs"), repo);
-    let index;
+    // A consistent snapshot of index, reachability and file list, taken under the repository
+    // lock so a concurrent commit or delete cannot produce false "missing" reports; the slow
+    // part, hashing, runs after the lock is released.
+    let snap;
     try {
-      index = await readIndexFile(join(oci, "index.json"));
+      snap = await withLock(
+        ctx.layout.repoLockPath(repo),
+        async () => {
+          const index = await readIndexFile(join(oci, "index.json"));
+          if (index === null) return null;
+          const listed = new Map<DigestAlgorithm, string[]>();
+          for (const alg of Object.keys(DIGEST_ALGORITHMS) as DigestAlgorithm[]) {
+            listed.set(alg, await names(join(oci, "blobs", alg)));
+          }
+          return { listed, ...(await reachableFrom(ctx, repo, index)) };
+        },
+        ctx.lock,
+      );
     } catch (err) {
       report.invalid.push({ kind: "invalid", repo, path: join(oci, "index.json"), detail: String(err) });
       continue;
     }
-    if (index === null) continue;
-    const { reachable, missingManifests, blobRefs } = await reachableFrom(ctx, repo, index);
+    if (snap === null) continue;
+    const { reachable, missingManifests, blobRefs, listed } = snap;
+    const held = await checkDir(join(oci, "blobs"), repo, listed);
     const corruptHere = new Set(report.corrupt.filter((p) => p.repo === repo).map((p) => p.digest));
     const missing = (digest: string, referencedBy: string): VerifyProblem => ({
       kind: "missing",
