@@ -47,3 +47,27 @@ it("keeps every tag when two processes commit into one repository concurrently",
   }
   expect((await store.verify()).ok).toBe(true);
 }, 120_000);
+
+it("loses nothing when gc with no grace period runs while another process commits", async () => {
+  const root = join(dir, "store-gc");
+  const store = await openStore(root);
+  const writer = runWriter(root, "g", 60);
+  let done = false;
+  let sweeps = 0;
+  void writer.then(() => (done = true));
+  while (!done) {
+    await store.gc({ gracePeriodMs: 0 });
+    sweeps++;
+  }
+  expect(await writer).toEqual({ code: 0, stderr: "" });
+  expect(sweeps).toBeGreaterThan(1);
+  const tags = await store.listTags("shared/app");
+  expect(tags).toHaveLength(60);
+  for (const tag of tags) {
+    const m = JSON.parse((await store.getManifest("shared/app", tag)).bytes.toString()) as { layers: Array<{ digest: string }> };
+    for (const l of m.layers) expect(await store.statBlob("shared/app", l.digest)).not.toBeNull();
+  }
+  const report = await store.verify();
+  expect(report.ok).toBe(true);
+  expect(report.unreferenced).toEqual([]);
+}, 120_000);

@@ -263,3 +263,29 @@ describe("edge cases", () => {
     expect(await store.resolveTag("busy", "again")).toBe(m);
   });
 });
+
+describe("sha512", () => {
+  it("stores and serves sha512-addressed content next to sha256", async () => {
+    const { createHash } = await import("node:crypto");
+    const bytes = Buffer.from("sha512 layer");
+    const digest = `sha512:${createHash("sha512").update(bytes).digest("hex")}`;
+    const config = blob("{}");
+    const manifest = blob(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.ociManifest,
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: config.size },
+        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest, size: bytes.length }],
+      }),
+    );
+    const staging = await store.stage("five12");
+    await staging.writeBlob(config.digest, config.size, body(config));
+    await expect(staging.writeBlob(digest, bytes.length, body(Buffer.from("sha512 layeR")))).rejects.toMatchObject({ code: "DIGEST_MISMATCH" });
+    await staging.writeBlob(digest, bytes.length, body(bytes));
+    staging.tag("v1", await staging.writeManifest(manifest.bytes, { mediaType: MEDIA_TYPES.ociManifest }));
+    await store.commitAll("five12", staging);
+    expect(await store.statBlob("five12", digest)).toEqual({ size: bytes.length });
+    expect(await store.hasBlob(digest)).toBe(true);
+    expect((await store.verify()).ok).toBe(true);
+  });
+});
