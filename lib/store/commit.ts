@@ -8,6 +8,7 @@
  * index is re-read inside the lock (read-modify-write), so two processes committing different
  * tags to one repository both keep their tag.
  */
+import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { AppError } from "../errors";
 import { fsyncDir, replaceFileAtomic } from "./atomic-write";
@@ -20,7 +21,6 @@ import { applyChange, emptyIndex, readIndexFile, serializeIndex } from "./oci-in
 import { readRepoManifest, statBlob } from "./reads";
 import type { FsStaging, StagedManifest } from "./staging";
 import type { CommitResult } from "./types";
-import { access } from "node:fs/promises";
 
 const OCI_LAYOUT = Buffer.from(`${JSON.stringify({ imageLayoutVersion: "1.0.0" })}\n`);
 

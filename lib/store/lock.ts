@@ -108,9 +108,15 @@ function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Pro
     // was stalled for longer than staleMs).
     const current = await readOwner(lockPath);
     if (current?.token !== owner.token) return;
+    // A failed release must not fail the work done under the lock: at worst the lock lingers
+    // until a waiter sees this process is gone or its heartbeat stopped.
     const gone = `${lockPath}.released-${owner.token}`;
-    await rename(lockPath, gone);
-    await rm(gone, { recursive: true, force: true });
+    try {
+      await rename(lockPath, gone);
+      await rm(gone, { recursive: true, force: true });
+    } catch {
+      // Broken by a waiter meanwhile, or the filesystem failed; see above.
+    }
   };
 }
 
