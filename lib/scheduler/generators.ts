@@ -200,7 +200,8 @@ export class GeneratorCoordinator {
       if (!task) {
         const s = gen.getState();
         const phase = s.done ? "syncing" : "backing-off";
-        await saveGenerator(sql, registryId, round, { state: s, phase });
+        // The catalog answered (done) or we are still waiting: only a fresh answer clears the error.
+        await saveGenerator(sql, registryId, round, { state: s, phase, ...(s.done ? { lastError: null } : {}) });
         return;
       }
       // Queue first, then move the cursor: a crash in between re-offers this repository to the
