@@ -153,6 +153,10 @@ export const registryConfigSchema = z
     syncTimeout: duration("syncTimeout", 3 * 3_600_000, 1000),
     maxConcurrentRequests: z.number().int().min(1).max(256, { error: "maxConcurrentRequests must be between 1 and 256" }).default(8),
     requestsPerSecond: z.number().positive({ error: "requestsPerSecond must be > 0 (leave it out for no limit)" }).optional(),
+    /**
+     * Store Docker v2 schema 2 manifests and manifest lists as OCI manifests and indexes (their
+     * digests change; blobs do not). Default false: digests are preserved.
+     */
     convertToOCI: z.boolean().default(false),
     /** Which repositories and tags to mirror; empty means everything, names unchanged. */
     content: z.array(contentRuleSchema).default([]),
@@ -167,9 +171,6 @@ export const registryConfigSchema = z
     }
     if (c.maxRetryDelay < c.retryDelay) {
       ctx.addIssue({ code: "custom", path: ["maxRetryDelay"], message: "maxRetryDelay must be at least retryDelay" });
-    }
-    if (c.convertToOCI) {
-      ctx.addIssue({ code: "custom", path: ["convertToOCI"], message: "convertToOCI is not supported yet: leave it false (digests are preserved)" });
     }
     const seen = new Set<string>();
     c.urls.forEach((u, i) => {

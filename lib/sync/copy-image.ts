@@ -14,12 +14,16 @@
  * - With a platform filter, an index keeps only matching children (and buildx attestation
  *   manifests of kept children) and is re-serialised, so the stored index lists exactly what the
  *   store holds. The rewritten digest differs from upstream; tag state remembers both.
+ * - With `convertToOCI`, Docker manifests and manifest lists are stored as their OCI conversion
+ *   (convert-oci.ts); blobs are copied unchanged. `finishImage`/`finishIndex` decide the stored
+ *   bytes and are shared with predict-digest.ts, so a prediction and a copy cannot disagree.
  */
 import { pipeline, Transform } from "node:stream";
 import { AppError } from "../errors";
-import { computeDigest, isIndexMediaType, type Descriptor, type FetchedManifest, type RegistryClient } from "../oci";
+import { computeDigest, isIndexMediaType, MediaTypes, type Descriptor, type FetchedManifest, type RegistryClient } from "../oci";
 import type { Staging, Store } from "../store";
 import { formatPlatform, platformMatches, type PlatformSpec } from "./content-rules";
+import { convertImageManifest, convertIndex, isDockerManifestType } from "./convert-oci";
 import { mapLimit, type Semaphore } from "./limit";
 import type { SyncContext } from "./service-types";
 
@@ -54,13 +58,27 @@ export interface CopyJob {
   counters: CopyCounters;
   /** Keep only these platforms of indexes; undefined keeps all. */
   platforms?: readonly PlatformSpec[];
+  /** Store Docker manifests and lists as OCI manifests and indexes. */
+  convertToOCI?: boolean;
+  /** Child manifests already read (by a digest prediction), by digest. */
+  prefetched?: ReadonlyMap<string, FetchedManifest>;
 }
 
-/** The stored root of a copied tree. */
-export interface CopiedManifest {
+/** How a tree is transformed on its way into the store (shared by copy and prediction). */
+export interface TreeOptions {
+  platforms?: readonly PlatformSpec[] | undefined;
+  convertToOCI?: boolean | undefined;
+}
+
+/** Where a manifest ends up in the store. */
+export interface StoredRef {
   digest: string;
   mediaType: string;
   size: number;
+}
+
+/** The stored root of a copied tree. */
+export interface CopiedManifest extends StoredRef {
   /** Bytes of the tree: manifests plus distinct blobs. */
   treeBytes: number;
   /** Platforms of the image manifests in the tree (from index descriptors). */
@@ -92,52 +110,89 @@ async function copyManifest(job: CopyJob, m: FetchedManifest, blobsSeen: Set<str
     job.counters.bytesTotal += treeBytes;
     report(job);
     await mapLimit(fresh, fresh.length || 1, (d) => copyBlob(job, d));
-    await job.staging.writeManifest(m.bytes, { mediaType: m.mediaType, digest: m.digest });
-    return { digest: m.digest, mediaType: m.mediaType, size: m.size, treeBytes, platforms: [] };
+    const out = finishImage(m, job);
+    await job.staging.writeManifest(out.bytes, { mediaType: out.mediaType, digest: out.digest });
+    return { digest: out.digest, mediaType: out.mediaType, size: out.bytes.length, treeBytes: treeBytes - m.size + out.bytes.length, platforms: [] };
   }
 
-  const index = m.parsed.index;
-  const children = selectChildren(index.manifests, job.platforms);
+  const children = selectChildren(m.parsed.index.manifests, job.platforms);
   const results = await mapLimit(children, 4, async (d) => copyChild(job, d, blobsSeen, depth));
-  const kept: Array<{ original: Descriptor; copied: CopiedManifest }> = [];
+  const out = finishIndex(m, children, results, job);
+  await job.staging.writeManifest(out.bytes, { mediaType: out.mediaType, digest: out.digest });
+  const platforms = new Set<string>();
+  let treeBytes = out.bytes.length;
+  for (const k of out.kept) {
+    treeBytes += k.stored.treeBytes;
+    if (k.original.platform && !isAttestation(k.original)) platforms.add(formatPlatform(k.original.platform));
+    for (const p of k.stored.platforms) platforms.add(p);
+  }
+  return { digest: out.digest, mediaType: out.mediaType, size: out.bytes.length, treeBytes, platforms: [...platforms].sort() };
+}
+
+/** The bytes an image manifest is stored as: upstream's, or their OCI conversion. */
+export function finishImage(m: FetchedManifest, opts: TreeOptions): StoredRef & { bytes: Buffer } {
+  if (!opts.convertToOCI || !isDockerManifestType(m.mediaType) || m.parsed.kind !== "image") {
+    return { bytes: m.bytes, digest: m.digest, mediaType: m.mediaType, size: m.size };
+  }
+  const bytes = convertImageManifest(m.parsed.manifest);
+  return { bytes, digest: computeDigest(bytes, "sha256"), mediaType: MediaTypes.ociManifest, size: bytes.length };
+}
+
+/**
+ * The bytes an index is stored as, given where each selected child ended up (null: dropped by
+ * the platform filter). An index child that kept no platform is dropped, attestations of dropped
+ * children too; the upstream bytes are kept when nothing changed, so digests are preserved.
+ */
+export function finishIndex<C extends StoredRef>(
+  m: FetchedManifest,
+  children: readonly Descriptor[],
+  results: ReadonlyArray<C | null>,
+  opts: TreeOptions,
+): StoredRef & { bytes: Buffer; kept: Array<{ original: Descriptor; stored: C }> } {
+  if (m.parsed.kind !== "index") throw new AppError("INTERNAL", `finishIndex called on image manifest ${m.digest}`);
+  const index = m.parsed.index;
+  const kept: Array<{ original: Descriptor; stored: C }> = [];
   children.forEach((original, i) => {
-    const copied = results[i];
-    if (copied) kept.push({ original, copied });
+    const stored = results[i];
+    if (stored) kept.push({ original, stored });
   });
-  // An index child that kept no platform is dropped; attestations of dropped children too.
   const keptDigests = new Set(kept.filter((k) => !isAttestation(k.original)).map((k) => k.original.digest));
   const final = kept.filter((k) => !isAttestation(k.original) || keptDigests.has(k.original.annotations?.["vnd.docker.reference.digest"] ?? ""));
   if (final.length === 0 && index.manifests.length > 0) {
     throw new AppError("NOT_FOUND", `no child of index ${m.digest} matches the configured platforms`, {
-      details: { digest: m.digest, platforms: (job.platforms ?? []).map(formatPlatform) },
+      details: { digest: m.digest, platforms: (opts.platforms ?? []).map(formatPlatform) },
     });
   }
-  const unchanged = final.length === index.manifests.length && final.every((k) => k.copied.digest === k.original.digest);
-  let bytes = m.bytes;
-  let digest = m.digest;
-  if (!unchanged) {
-    bytes = rewriteIndex(m.bytes, final.map((k) => ({ ...rawDescriptor(m.bytes, k.original), digest: k.copied.digest, size: k.copied.size })));
-    digest = computeDigest(bytes, "sha256");
+  if (opts.convertToOCI && m.mediaType === MediaTypes.dockerManifestList) {
+    const bytes = convertIndex(index, final.map((k) => ({ original: k.original, digest: k.stored.digest, size: k.stored.size, mediaType: childType(k) })));
+    return { bytes, digest: computeDigest(bytes, "sha256"), mediaType: MediaTypes.ociIndex, size: bytes.length, kept: final };
   }
-  await job.staging.writeManifest(bytes, { mediaType: m.mediaType, digest });
-  const platforms = new Set<string>();
-  let treeBytes = bytes.length;
-  for (const k of final) {
-    treeBytes += k.copied.treeBytes;
-    if (k.original.platform && !isAttestation(k.original)) platforms.add(formatPlatform(k.original.platform));
-    for (const p of k.copied.platforms) platforms.add(p);
-  }
-  return { digest, mediaType: m.mediaType, size: bytes.length, treeBytes, platforms: [...platforms].sort() };
+  const unchanged = final.length === index.manifests.length && final.every((k) => k.stored.digest === k.original.digest);
+  if (unchanged) return { bytes: m.bytes, digest: m.digest, mediaType: m.mediaType, size: m.size, kept: final };
+  const bytes = rewriteIndex(
+    m.bytes,
+    final.map((k) => ({ ...rawDescriptor(m.bytes, k.original), mediaType: childType(k), digest: k.stored.digest, size: k.stored.size })),
+  );
+  return { bytes, digest: computeDigest(bytes, "sha256"), mediaType: m.mediaType, size: bytes.length, kept: final };
+}
+
+/**
+ * The media type an index lists for a child: the upstream descriptor's unless the child was
+ * rewritten. (The copy learns a child's type from the response or the store, the prediction
+ * from the descriptor; for an unchanged child both must give the same bytes.)
+ */
+function childType(k: { original: Descriptor; stored: StoredRef }): string {
+  return k.stored.digest === k.original.digest ? k.original.mediaType : k.stored.mediaType;
 }
 
 /** Copies one index child, or returns null when a platform filter leaves nothing of it. */
 async function copyChild(job: CopyJob, d: Descriptor, blobsSeen: Set<string>, depth: number): Promise<CopiedManifest | null> {
   const nestedIndex = isIndexMediaType(d.mediaType);
-  if (!nestedIndex || !job.platforms) {
+  if (!mayRewrite(d.mediaType, job)) {
     const stored = await storedTree(job, d, blobsSeen);
     if (stored) return stored;
   }
-  const child = await job.client.getManifest(job.upstreamRepo, d.digest, { signal: job.ctx.signal });
+  const child = job.prefetched?.get(d.digest) ?? (await job.client.getManifest(job.upstreamRepo, d.digest, { signal: job.ctx.signal }));
   try {
     return await copyManifest(job, child, blobsSeen, depth + 1);
   } catch (err) {
@@ -179,8 +234,18 @@ async function storedTree(job: CopyJob, d: Descriptor, blobsSeen: Set<string>): 
   return { digest: stored.digest, mediaType: stored.mediaType, size: stored.size, treeBytes, platforms };
 }
 
+/**
+ * Whether a manifest of this type may be stored under another digest than upstream's. For a
+ * child, the local repository holding the upstream digest then says nothing (it may be an unconverted copy from before
+ * `convertToOCI` was turned on), and the child must be read to know where it ends up.
+ */
+export function mayRewrite(mediaType: string, opts: TreeOptions): boolean {
+  if (isIndexMediaType(mediaType)) return Boolean(opts.platforms || opts.convertToOCI);
+  return Boolean(opts.convertToOCI && isDockerManifestType(mediaType));
+}
+
 /** Children kept by the platform filter: matching images, nested indexes, and their attestations. */
-function selectChildren(children: readonly Descriptor[], platforms: readonly PlatformSpec[] | undefined): Descriptor[] {
+export function selectChildren(children: readonly Descriptor[], platforms: readonly PlatformSpec[] | undefined): Descriptor[] {
   if (!platforms) return [...children];
   return children.filter((c) => {
     if (isAttestation(c)) return true; // kept only if its subject is kept (checked after copying)

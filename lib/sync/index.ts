@@ -41,7 +41,9 @@ export {
   type TaskGeneratorState,
 } from "./task-generator";
 export { SortedCatalog } from "./catalog";
-export { isFailoverError } from "./remote";
+export { isFailoverError, Remote } from "./remote";
+export { DOCKER_TO_OCI_MEDIA_TYPES, ociMediaType } from "./convert-oci";
+export type { OCIDigest } from "./predict-digest";
 export { SIGNATURE_ARTIFACT_TYPES } from "./referrers";
 export { MemoryTagState, type TagStateRecord, type TagStateStore, type TagStateUpdate, type TagSyncStatus } from "./tag-state";
 export { PrismaTagState } from "./tag-state-prisma";

@@ -10,6 +10,8 @@
 import type { Dispatcher } from "undici";
 import { isOciError, RegistryClient, type CredentialHelper, type RegistryClientOptions } from "../oci";
 import type { RegistryConfig } from "./config";
+import type { TreeOptions } from "./copy-image";
+import { getOCIDigest, type OCIDigest } from "./predict-digest";
 
 const FAILOVER_CODES = new Set(["NETWORK", "TIMEOUT", "TLS", "UPSTREAM_5XX", "TOOMANYREQUESTS"]);
 
@@ -64,6 +66,16 @@ export class Remote {
       }
     }
     throw lastErr;
+  }
+
+  /**
+   * The seed's `GetOCIDigest(repo, tag)`: the digest `repo:reference` will have in the store after
+   * conversion (and platform filtering), the upstream digest, and whether they differ. Reads
+   * manifests only.
+   */
+  async getOCIDigest(repo: string, reference: string, opts: TreeOptions & { signal?: AbortSignal } = {}): Promise<OCIDigest> {
+    const r = await this.use((c) => getOCIDigest(c, repo, reference, opts));
+    return { ociDigest: r.ociDigest, upstreamDigest: r.upstreamDigest, converted: r.converted, mediaType: r.mediaType, size: r.size };
   }
 
   async close(): Promise<void> {

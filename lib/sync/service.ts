@@ -6,7 +6,10 @@
  *   1. HEAD the manifest upstream (one request).
  *   2. Unchanged? The tag state's upstream digest equals it and the store still has the recorded
  *      local digest under the tag (or, without tag state, the store has the tag at that digest).
- *      Then stop: no other request for the image, no write to the store.
+ *      Then stop: no other request for the image, no write to the store. When the stored tree is
+ *      a rewrite (`convertToOCI`, `platforms`) and tag state cannot tell, the stored digest is
+ *      predicted from the manifests alone (predict-digest.ts, the seed's GetOCIDigest): still no
+ *      blob request and no write.
  *   3. `onlySigned`: no cosign/notation signature → outcome `unsigned`, nothing copied.
  *   4. Stage, copy the tree (copy-image.ts), tag, `commitAll`; `cleanupImage` on any failure. The
  *      whole attempt fails over to the next url on network-class errors (remote.ts); blobs that
@@ -18,13 +21,15 @@
  */
 import type { Dispatcher } from "undici";
 import { AppError, isAppError } from "../errors";
-import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type RegistryClient } from "../oci";
+import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type RegistryClient } from "../oci";
 import type { Store } from "../store";
 import { CatalogCache } from "./catalog";
 import { parseRegistryConfig, type ContentRule, type RegistryConfig, type RegistryConfigInput } from "./config";
-import { ContentRules, filterTags, parsePlatform, selectLatest } from "./content-rules";
-import { copyTree, newCounters, type CopyCounters, type CopyEnv } from "./copy-image";
+import { ContentRules, filterTags, parsePlatform, selectLatest, type PlatformSpec } from "./content-rules";
+import { isDockerManifestType } from "./convert-oci";
+import { copyTree, mayRewrite, newCounters, type CopyCounters, type CopyEnv, type TreeOptions } from "./copy-image";
 import { mapLimit, Semaphore } from "./limit";
+import { getOCIDigest } from "./predict-digest";
 import { isSigned, syncReferrersOf } from "./referrers";
 import { Remote } from "./remote";
 import type { SyncContext, SyncImageResult, SyncRepoResult, SyncService, TagOutcome } from "./service-types";
@@ -258,20 +263,35 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     const checkedAt = this.now();
     const stateKey = { registryId: this.registryId, localRepo, tag: reference, upstreamRepo };
     try {
+      const tree = this.treeOptions(rule, reference);
       const result = await this.remote.use(async (client) => {
         const head = await client.headManifest(upstreamRepo, reference, { signal: ctx.signal });
         const upstreamDigest = head.digest;
+        // May the stored root differ from upstream's? Must it (a Docker root under convertToOCI)?
+        const rewrites = mayRewrite(head.mediaType, tree);
+        const mustRewrite = Boolean(tree.convertToOCI && isDockerManifestType(head.mediaType));
         let outcome: TagOutcome | undefined;
         let copied = false;
-        if (await this.isUnchanged(localRepo, reference, upstreamDigest, isTag)) {
-          const localDigest = isTag ? ((await this.env.store.resolveTag(localRepo, reference)) ?? upstreamDigest) : upstreamDigest;
-          outcome = { tag: reference, status: "unchanged", digest: localDigest };
-          if (isTag) await this.deps.tagState?.record({ ...stateKey, status: "unchanged", checkedAt, upstreamDigest });
+        let prefetched: { root: FetchedManifest; children: ReadonlyMap<string, FetchedManifest> } | undefined;
+        let predicted: string | undefined;
+        if (!(await this.isUnchanged(localRepo, reference, upstreamDigest, isTag, rewrites, mustRewrite))) {
+          if (rewrites && isTag) {
+            // Tag state could not tell: predict the stored digest from the manifests (no blobs).
+            const p = await getOCIDigest(client, upstreamRepo, upstreamDigest, { ...tree, signal: ctx.signal });
+            prefetched = { root: p.root, children: p.fetched };
+            if (await this.env.store.canSkipImage(localRepo, reference, p.ociDigest)) predicted = p.ociDigest;
+          }
+        } else {
+          predicted = isTag ? ((await this.env.store.resolveTag(localRepo, reference)) ?? upstreamDigest) : upstreamDigest;
+        }
+        if (predicted !== undefined) {
+          outcome = { tag: reference, status: "unchanged", digest: predicted };
+          if (isTag) await this.deps.tagState?.record({ ...stateKey, status: "unchanged", checkedAt, upstreamDigest, localDigest: predicted });
         } else if (this.config.onlySigned && !(await isSigned(client, upstreamRepo, upstreamDigest, ctx.signal))) {
           outcome = { tag: reference, status: "unsigned", digest: upstreamDigest };
           if (isTag) await this.deps.tagState?.record({ ...stateKey, status: "unsigned", checkedAt, upstreamDigest });
         } else {
-          const c = await this.copyImage(ctx, client, rule, upstreamRepo, localRepo, reference, upstreamDigest, counters);
+          const c = await this.copyImage(ctx, client, tree, upstreamRepo, localRepo, reference, upstreamDigest, counters, prefetched);
           outcome = { tag: reference, status: "synced", digest: c.digest, bytes: c.treeBytes };
           copied = true;
           if (isTag) {
@@ -302,7 +322,13 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     }
   }
 
-  private async isUnchanged(localRepo: string, reference: string, upstreamDigest: string, isTag: boolean): Promise<boolean> {
+  /**
+   * The cheap checks, after the HEAD: tag state, then the store at the upstream digest.
+   * `rewrites` says whether the stored root may legitimately differ from upstream's, `mustRewrite`
+   * whether it must. A recorded local digest that disagrees with them is stale (the config
+   * changed: `convertToOCI` or `platforms` turned on or off) and does not count as unchanged.
+   */
+  private async isUnchanged(localRepo: string, reference: string, upstreamDigest: string, isTag: boolean, rewrites: boolean, mustRewrite: boolean): Promise<boolean> {
     const store = this.env.store;
     if (!isTag) {
       try {
@@ -313,26 +339,39 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
       }
     }
     const state = await this.deps.tagState?.get(this.registryId, localRepo, reference);
-    if (state?.upstreamDigest === upstreamDigest && state.localDigest && (await store.canSkipImage(localRepo, reference, state.localDigest))) return true;
+    const consistent = (local: string) => (local === upstreamDigest ? !mustRewrite : rewrites);
+    if (state?.upstreamDigest === upstreamDigest && state.localDigest && consistent(state.localDigest)) {
+      if (await store.canSkipImage(localRepo, reference, state.localDigest)) return true;
+    }
+    // The tag at the upstream digest may be a copy made under another config (an unconverted
+    // Docker image, an unfiltered index): only the prediction can tell.
+    if (rewrites) return false;
     return store.canSkipImage(localRepo, reference, upstreamDigest);
+  }
+
+  /** How tag `reference` is transformed: a digest reference is copied whole and unconverted. */
+  private treeOptions(rule: ContentRule, reference: string): TreeOptions {
+    if (isDigest(reference)) return {};
+    const platforms: PlatformSpec[] | undefined = rule.platforms?.map(parsePlatform);
+    return { ...(platforms ? { platforms } : {}), ...(this.config.convertToOCI ? { convertToOCI: true } : {}) };
   }
 
   private async copyImage(
     ctx: SyncContext,
     client: RegistryClient,
-    rule: ContentRule,
+    tree: TreeOptions,
     upstreamRepo: string,
     localRepo: string,
     reference: string,
     upstreamDigest: string,
     counters: CopyCounters,
+    prefetched?: { root: FetchedManifest; children: ReadonlyMap<string, FetchedManifest> },
   ) {
-    const root = await client.getManifest(upstreamRepo, upstreamDigest, { signal: ctx.signal });
+    const root = prefetched?.root ?? (await client.getManifest(upstreamRepo, upstreamDigest, { signal: ctx.signal }));
     const staging = await this.env.store.stage(localRepo);
     try {
-      // A digest reference is copied whole: the client asked for exactly that content.
-      const platforms = isDigest(reference) ? undefined : rule.platforms?.map(parsePlatform);
-      const copied = await copyTree({ env: this.env, client, upstreamRepo, localRepo, staging, ctx, counters, ...(platforms ? { platforms } : {}) }, root);
+      const copyJob = { env: this.env, client, upstreamRepo, localRepo, staging, ctx, counters, ...tree, ...(prefetched ? { prefetched: prefetched.children } : {}) };
+      const copied = await copyTree(copyJob, root);
       if (!isDigest(reference)) staging.tag(reference, copied.digest);
       ctx.signal.throwIfAborted();
       await this.env.store.commitAll(localRepo, staging);
