@@ -1,0 +1,255 @@
+/**
+ * The API's shapes in zod: REST validates requests with them and the OpenAPI document is
+ * generated from them (`z.toJSONSchema`), so the two cannot drift. Response schemas describe the
+ * JSON on the wire (dates as ISO strings, 64-bit counters as numbers).
+ */
+import { z } from "zod";
+import { ROLES } from "../auth";
+import { registryConfigSchema } from "../sync";
+
+const LIMITS = { maxPage: 200 } as const;
+
+export const registryName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/, { error: "registry names are 1-63 letters, digits, '.', '_' or '-'" });
+export const username = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$/, { error: "usernames are 1-64 letters, digits, '.', '_', '@' or '-'" });
+/** An OCI repository path (lowercase, `/`-separated), at most 255 characters. */
+export const repositoryName = z
+  .string()
+  .max(255)
+  .regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, { error: "repository names are lowercase paths such as library/alpine" });
+/** A tag or a digest. */
+export const reference = z
+  .string()
+  .regex(/^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,})$/, { error: "reference must be a tag or a digest" });
+export const taskId = z.string().regex(/^\d{1,18}$/, { error: "task ids are decimal numbers" });
+export const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { error: "expected a UUID" });
+export const role = z.enum(ROLES);
+const isoDate = z.iso.datetime({ offset: true });
+const dateTime = isoDate.nullable();
+export const limit = (dflt: number) => z.coerce.number().int().min(1).max(LIMITS.maxPage).default(dflt);
+
+export const TASK_STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"] as const;
+export const TASK_KINDS = ["syncRepo", "syncImage", "syncReferrers"] as const;
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    instance: z.string().optional(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: "Problem", description: "RFC 9457 problem details; `code` is Ferry's stable error code" });
+
+// ── registries ──────────────────────────────────────────────────────────────
+/**
+ * A registry as written by a client: the registry config (as in the config file) plus `enabled`.
+ * `credentials` and `clientKey` are write-only. On update, leaving one out keeps the stored
+ * value and `null` removes it.
+ */
+export const registryWriteSchema = z
+  .looseObject({ enabled: z.boolean().optional() })
+  .meta({ id: "RegistryWrite", description: "Registry config (see RegistryConfig) plus `enabled`; credentials/clientKey write-only (null removes on update)" });
+
+export const registryConfigDoc = registryConfigSchema.meta({ id: "RegistryConfig" });
+
+export const registrySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    enabled: z.boolean(),
+    config: z.record(z.string(), z.unknown()).describe("the registry config without credentials and clientKey"),
+    hasCredentials: z.boolean().describe("credentials or a client key are stored (never returned)"),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+  })
+  .meta({ id: "Registry" });
+
+export const generatorSchema = z
+  .object({
+    registryId: z.string(),
+    registryName: z.string(),
+    phase: z.enum(["idle", "listing", "syncing", "backing-off", "waiting", "paused"]),
+    paused: z.boolean(),
+    round: z.number().int(),
+    lastRepo: z.string(),
+    reposDone: z.number().int(),
+    reposQueued: z.number().int(),
+    runningTasks: z.number().int(),
+    roundStartedAt: dateTime,
+    roundEndedAt: dateTime,
+    backoffUntil: dateTime,
+    waitTimeMs: z.number().int(),
+    nextRoundAt: dateTime,
+    lastError: z.string().nullable(),
+    leaderId: z.string().nullable(),
+    updatedAt: isoDate,
+  })
+  .meta({ id: "Generator" });
+
+// ── tasks ───────────────────────────────────────────────────────────────────
+export const taskSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(TASK_KINDS),
+    registryId: z.string().nullable(),
+    registryName: z.string().nullable(),
+    repository: z.string(),
+    reference: z.string().nullable(),
+    priority: z.number().int(),
+    status: z.enum(TASK_STATUSES),
+    attempts: z.number().int(),
+    maxAttempts: z.number().int(),
+    trigger: z.string(),
+    runAfter: isoDate,
+    queuedAt: isoDate,
+    startedAt: dateTime,
+    finishedAt: dateTime,
+    bytesCopied: z.number(),
+    blobsCopied: z.number().int(),
+    blobsSkipped: z.number().int(),
+    bytesTotal: z.number().nullable(),
+    outcomes: z.array(z.record(z.string(), z.unknown())),
+    errorCode: z.string().nullable(),
+    errorMessage: z.string().nullable(),
+  })
+  .meta({ id: "Task" });
+
+export const taskEventSchema = z
+  .object({ id: z.string(), at: isoDate, level: z.string(), message: z.string(), data: z.unknown().nullable() })
+  .meta({ id: "TaskEvent" });
+
+export const taskDetailSchema = taskSchema.extend({ events: z.array(taskEventSchema) }).meta({ id: "TaskDetail" });
+
+const statusList = z
+  .union([z.enum(TASK_STATUSES), z.array(z.enum(TASK_STATUSES)).max(TASK_STATUSES.length)])
+  .transform((v) => (Array.isArray(v) ? v : [v]));
+
+export const taskQuerySchema = z
+  .object({
+    registry: registryName.optional(),
+    status: statusList.optional().describe("one status, or several (repeat the parameter)"),
+    kind: z.enum(TASK_KINDS).optional(),
+    repository: repositoryName.optional(),
+    since: z.iso.datetime({ offset: true }).optional().describe("queued at or after"),
+    until: z.iso.datetime({ offset: true }).optional().describe("queued before"),
+    cursor: taskId.optional().describe("nextCursor from the previous page"),
+    limit: limit(50),
+  })
+  .strict();
+
+export const pageOf = <T extends z.ZodType>(item: T, id: string) => z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id });
+
+export const syncRepositorySchema = z.object({ repository: repositoryName.describe("upstream repository name") }).strict();
+export const syncImageSchema = z.object({ repository: repositoryName.describe("upstream repository name"), reference }).strict();
+
+// ── repositories ────────────────────────────────────────────────────────────
+export const tagSchema = z
+  .object({
+    tag: z.string(),
+    digest: z.string().nullable(),
+    upstreamDigest: z.string().nullable(),
+    upstreamRepo: z.string(),
+    status: z.string(),
+    size: z.number().nullable(),
+    platforms: z.array(z.string()),
+    lastCheckedAt: dateTime,
+    lastSyncedAt: dateTime,
+    errorCode: z.string().nullable(),
+  })
+  .meta({ id: "Tag" });
+
+export const repositorySchema = z
+  .object({
+    registryName: z.string(),
+    repository: z.string(),
+    tagCount: z.number().int(),
+    size: z.number(),
+    lastSyncedAt: dateTime,
+    tags: z.array(tagSchema),
+  })
+  .meta({ id: "Repository" });
+
+export const repositoryQuerySchema = z
+  .object({
+    registry: registryName.optional(),
+    prefix: z.string().max(255).regex(/^[a-z0-9._/-]*$/, { error: "prefix must be the start of a lowercase repository name" }).optional(),
+    cursor: z.string().max(600).optional().describe("nextCursor from the previous page"),
+    limit: limit(50),
+  })
+  .strict();
+
+// ── auth ────────────────────────────────────────────────────────────────────
+export const loginSchema = z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1024) }).strict();
+export const setupSchema = z.object({ username, password: z.string().min(1).max(1024), setupToken: z.string().min(1).max(200) }).strict();
+
+export const userSchema = z
+  .object({ id: z.string(), username: z.string(), role, disabled: z.boolean(), createdAt: isoDate, updatedAt: isoDate, lastLoginAt: dateTime })
+  .meta({ id: "User" });
+
+export const sessionSchema = z
+  .object({
+    user: z.object({ id: z.string(), username: z.string(), role }),
+    via: z.enum(["session", "token"]),
+    csrfToken: z.string().nullable().describe("send as X-CSRF-Token with every state-changing request made with the session cookie"),
+    expiresAt: dateTime,
+  })
+  .meta({ id: "Session" });
+
+export const createUserSchema = z.object({ username, password: z.string().min(1).max(1024), role }).strict();
+export const updateUserSchema = z
+  .object({ role: role.optional(), password: z.string().min(1).max(1024).optional(), disabled: z.boolean().optional() })
+  .strict()
+  .refine((v) => Object.keys(v).length > 0, { error: "give at least one of role, password, disabled" });
+
+export const apiTokenSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    role,
+    owner: z.string(),
+    prefix: z.string().describe("the first characters of the token, to tell tokens apart"),
+    createdAt: isoDate,
+    expiresAt: dateTime,
+    lastUsedAt: dateTime,
+    revokedAt: dateTime,
+  })
+  .meta({ id: "ApiToken" });
+
+export const createTokenSchema = z
+  .object({
+    name: z.string().min(1).max(100).regex(/^[\w .:@/-]+$/, { error: "token names are letters, digits, spaces and . : @ / - _" }),
+    role,
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+export const createdTokenSchema = z
+  .object({ token: z.string().describe("shown once: store it now"), info: apiTokenSchema })
+  .meta({ id: "CreatedApiToken" });
+
+export const auditSchema = z
+  .object({
+    id: z.string(),
+    at: isoDate,
+    actor: z.string(),
+    actorId: z.string().nullable(),
+    via: z.string(),
+    tokenId: z.string().nullable(),
+    action: z.string(),
+    target: z.string().nullable(),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    outcome: z.enum(["success", "denied", "failed"]),
+    errorCode: z.string().nullable(),
+    details: z.unknown().nullable(),
+  })
+  .meta({ id: "AuditEntry" });
+
+export const auditQuerySchema = z
+  .object({ actor: z.string().max(100).optional(), action: z.string().max(100).optional(), cursor: taskId.optional(), limit: limit(50) })
+  .strict();
+
+export const okSchema = z.object({ ok: z.literal(true) }).meta({ id: "Ok" });
