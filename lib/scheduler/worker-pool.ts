@@ -142,23 +142,33 @@ export class WorkerPool {
       },
     };
     let lastSaved: Progress | null = null;
+    let renewedAt = Date.now();
+    let renewing = false;
     const renewal = setInterval(() => {
+      // A worker that cannot renew (database unreachable) has lost the task once its lease runs
+      // out: the reaper hands it to another worker, so this one must stop touching it.
+      if (Date.now() - renewedAt > leaseMs) abort.abort(new Error("lease lost: could not renew"));
+      if (renewing || abort.signal.aborted) return;
+      renewing = true;
       const changed = progress !== lastSaved ? progress : undefined;
-      renew(sql, task.id, this.id, leaseMs, changed).then(
-        (status) => {
-          lastSaved = progress;
-          if (status !== "running") abort.abort(new Error(status === "cancelled" ? "cancelled" : `task ${status}`));
-        },
-        (err: unknown) => log.warn({ err, taskId: task.id }, "lease renewal failed"),
-      );
+      renew(sql, task.id, this.id, leaseMs, changed)
+        .then(
+          (status) => {
+            lastSaved = progress;
+            if (status === "running") renewedAt = Date.now();
+            else abort.abort(new Error(status === "cancelled" ? "cancelled" : `task ${status}`));
+          },
+          (err: unknown) => log.warn({ err, taskId: task.id }, "lease renewal failed"),
+        )
+        .finally(() => (renewing = false));
     }, Math.max(200, leaseMs / 3));
     const entry = { task, abort, done: Promise.resolve() };
     this.#running.set(task.id, entry);
     const taskLog = log.child({ taskId: task.id, kind: task.kind, repository: task.repository });
     try {
       taskLog.info({ attempt: task.attempts }, "task started");
-      const result = await this.#o.handler(task, ctx);
-      if (abort.signal.aborted) return; // cancelled or released: the row already says so
+      const result = await untilAbandoned(this.#o.handler(task, ctx), abort.signal, ABANDON_AFTER_ABORT_MS);
+      if (abort.signal.aborted) return; // cancelled, reclaimed or released: the row already says so
       await complete(sql, task.id, this.id, { ...progress, ...result });
       taskLog.info({ bytes: result.bytesCopied ?? progress.bytesCopied }, "task succeeded");
     } catch (err) {
@@ -184,6 +194,36 @@ export class WorkerPool {
       this.#running.delete(task.id);
     }
   }
+}
+
+/**
+ * A handler should stop at its next safe point once its signal aborts; one stuck in I/O that does
+ * not watch the signal (a hung connection) must not hold a worker slot forever. After the grace
+ * period the worker moves on and the handler is left to finish (or fail) unobserved.
+ */
+const ABANDON_AFTER_ABORT_MS = 5000;
+
+function untilAbandoned<T>(work: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | null = null;
+    const onAbort = () => {
+      timer = setTimeout(() => reject(new Error("abandoned after abort")), graceMs);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -35,7 +35,7 @@ describe("migrations", () => {
     expect(results.flatMap((r) => r.applied).sort()).toEqual(all);
     const rows = await query<{ migration_name: string; n: string }>(
       db.url,
-      `SELECT migration_name, count(*) AS n FROM "_prisma_migrations" GROUP BY migration_name`,
+      `SELECT migration_name, count(*) AS n FROM "_prisma_migrations" GROUP BY migration_name ORDER BY migration_name`,
     );
     expect(rows.map((r) => [r.migration_name, Number(r.n)])).toEqual(all.map((n) => [n, 1]));
     expect(await pendingMigrations(rows.map((r) => r.migration_name))).toEqual([]);
