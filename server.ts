@@ -47,6 +47,8 @@ async function main(): Promise<void> {
   // The OCI pull API is served here, in front of Next (see lib/distribution/handler.ts for why).
   const v2 = createV2Handler({ store: runtime.store, log: log.child({ component: "v2" }), onDemand: mirror.onDemand });
   const server = http.createServer((req, res) => {
+    // The audit log's "from where": the socket's address, overwriting anything a client sent.
+    req.headers["x-ferry-remote-addr"] = req.socket.remoteAddress ?? "";
     const path = req.url ?? "/";
     const served = path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?") ? v2(req, res) : handle(req, res);
     served.catch((err: unknown) => {

@@ -4,7 +4,8 @@ import { PrismaClient } from "./generated/client";
 export type Db = ReturnType<typeof createPrismaClient>;
 
 /**
- * Prisma on node-postgres. Secrets are omitted by default at this layer so no query can leak
+ * Prisma on node-postgres. Secrets (sealed registry credentials, password hashes) are omitted by
+ * default at this layer so no query can leak
  * them by forgetting a `select`; code that needs one asks with `omit: { secret: false }`.
  */
 export function createPrismaClient(connectionString: string, options: { poolSize?: number } = {}) {
@@ -17,5 +18,5 @@ export function createPrismaClient(connectionString: string, options: { poolSize
     query_timeout: 60_000,
     keepAlive: true,
   });
-  return new PrismaClient({ adapter, omit: { registry: { secret: true } } });
+  return new PrismaClient({ adapter, omit: { registry: { secret: true }, userAccount: { passwordHash: true } } });
 }

@@ -24,7 +24,8 @@ export interface ServiceCacheOptions {
    * (Credentials entered through the API are stored encrypted and decoded by `decodeSecret`.)
    */
   fileCredentials?: Map<string, RegistryConfig["credentials"]>;
-  decodeSecret?: (secret: Uint8Array) => RegistryConfig["credentials"];
+  /** Opens a registry's sealed secret (credentials, client key) stored through the API. */
+  decodeSecret?: (secret: Uint8Array, registryId: string) => Record<string, unknown>;
 }
 
 /**
@@ -65,9 +66,10 @@ export class ServiceCache {
     if (cached && cached.updatedAt === row.updatedAt.getTime()) return { ...cached.entry, enabled: row.enabled, ordinal };
     let config: RegistryConfig;
     try {
-      const credentials = row.secret && this.o.decodeSecret ? this.o.decodeSecret(row.secret) : this.o.fileCredentials?.get(row.name);
+      const fileCredentials = this.o.fileCredentials?.get(row.name);
+      const secret = row.secret && this.o.decodeSecret ? this.o.decodeSecret(row.secret, row.id) : fileCredentials ? { credentials: fileCredentials } : {};
       const { [SOURCE_KEY]: _source, ...stored } = row.config as Record<string, unknown>;
-      config = parseRegistryConfig({ ...stored, name: row.name, ...(credentials ? { credentials } : {}) });
+      config = parseRegistryConfig({ ...stored, name: row.name, ...secret });
     } catch (err) {
       this.o.log.error({ registry: row.name, err: (err as Error).message }, "stored registry config is invalid; registry skipped");
       return null;

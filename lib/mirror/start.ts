@@ -1,6 +1,7 @@
 import os from "node:os";
 import type { Runtime } from "../runtime";
 import { EventListener, GeneratorCoordinator, sqlFromPrisma, WorkerPool, type Sql } from "../scheduler";
+import { loadSecretKey, openJson, registrySecretAad, type RegistrySecret } from "../secrets";
 import { parseRegistryConfig, type RegistryConfig } from "../sync";
 import { applyRegistryConfig } from "./apply-config";
 import { OnDemand } from "./on-demand";
@@ -47,10 +48,12 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
   const sql = sqlFromPrisma(runtime.db);
   const listener = new EventListener(runtime.databaseUrl, log);
   await listener.start();
+  const { key } = loadSecretKey({ configured: runtime.config.auth.secretKey, dataDir: runtime.config.paths.dataDir, warn: (m) => log.warn(m) });
   const services = new ServiceCache({
     db: runtime.db,
     store: runtime.store,
     log,
+    decodeSecret: (secret, registryId) => ({ ...openJson<RegistrySecret>(key, secret, registrySecretAad(registryId)) }),
     fileCredentials: new Map(registries.filter((r) => r.parsed.credentials).map((r) => [r.parsed.name, r.parsed.credentials])),
   });
   const workers = options.workers ?? runtime.config.server.workers ?? defaultWorkers();
