@@ -30,7 +30,7 @@ export class EventListener extends EventEmitter<{ event: [FerryEvent]; reconnect
   }
 
   async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.connectionString });
+    const client = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 10_000, keepAlive: true });
     client.on("notification", (msg) => {
       if (msg.channel !== EVENTS_CHANNEL || !msg.payload) return;
       try {

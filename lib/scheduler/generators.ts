@@ -112,7 +112,7 @@ export class GeneratorCoordinator {
 
   async #connection(): Promise<pg.Client | null> {
     if (this.#client) return this.#client;
-    const client = new pg.Client({ connectionString: this.#o.databaseUrl });
+    const client = new pg.Client({ connectionString: this.#o.databaseUrl, connectionTimeoutMillis: 10_000, query_timeout: 10_000 });
     client.on("error", (err) => {
       // The locks died with the session: stop leading before anyone else can start.
       this.#o.log.warn({ err: err.message }, "generator leadership connection lost");

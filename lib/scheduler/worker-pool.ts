@@ -121,7 +121,12 @@ export class WorkerPool {
         await this.#idle();
         continue;
       }
-      await this.#run(task);
+      try {
+        await this.#run(task);
+      } catch (err) {
+        // #run handles its own failures; reaching here is a bug, but it must not end the loop.
+        this.#o.log.error({ err, taskId: task.id }, "worker loop error");
+      }
     }
   }
 
@@ -147,7 +152,10 @@ export class WorkerPool {
     const renewal = setInterval(() => {
       // A worker that cannot renew (database unreachable) has lost the task once its lease runs
       // out: the reaper hands it to another worker, so this one must stop touching it.
-      if (Date.now() - renewedAt > leaseMs) abort.abort(new Error("lease lost: could not renew"));
+      if (Date.now() - renewedAt > leaseMs && !abort.signal.aborted) {
+        log.debug({ taskId: task.id }, "lease lost: stopping the task");
+        abort.abort(new Error("lease lost: could not renew"));
+      }
       if (renewing || abort.signal.aborted) return;
       renewing = true;
       const changed = progress !== lastSaved ? progress : undefined;
@@ -177,7 +185,9 @@ export class WorkerPool {
         return;
       }
       const e = err as { code?: unknown; message?: unknown; retryable?: unknown; outcomes?: TaskResult["outcomes"] };
-      const policy = (await this.#o.retryPolicy?.(task)) ?? { retryDelayMs: 1000, maxRetryDelayMs: 60_000 };
+      // With the database down even the retry policy lookup can fail; fall back to defaults
+      // rather than let the failure path throw (the lease then lapses and the reaper retries).
+      const policy = (await Promise.resolve(this.#o.retryPolicy?.(task)).catch(() => undefined)) ?? { retryDelayMs: 1000, maxRetryDelayMs: 60_000 };
       const delay = Math.min(policy.retryDelayMs * 2 ** Math.max(0, task.attempts - 1), policy.maxRetryDelayMs);
       const failure = {
         code: typeof e.code === "string" ? e.code : "INTERNAL",

@@ -60,6 +60,7 @@ describe.skipIf(!registryAvailable())("Postgres restarted mid-round", () => {
       FERRY_WORKERS: "2",
       FERRY_TASK_LEASE_MS: "1500",
       FERRY_GENERATOR_TICK_MS: "200",
+      FERRY_LOG_LEVEL: process.env.FERRY_TEST_LOG_LEVEL ?? "warn",
     });
   }, 600_000);
 
