@@ -23,6 +23,12 @@ export interface OnDemandSource {
   ensureImage(repo: string, reference: string): Promise<boolean>;
   /** Syncs referrers of `digest` before a referrers request is answered. */
   ensureReferrers?(repo: string, digest: string): Promise<void>;
+  /**
+   * A mirrored tag is about to be served: check upstream first when its check is due (the
+   * registry's manifestCheckInterval). Never throws: when upstream fails, the cached image is
+   * served (stale-on-error).
+   */
+  refreshTag?(repo: string, tag: string): Promise<void>;
 }
 
 export interface V2HandlerOptions {
@@ -153,6 +159,9 @@ export function createV2Handler(options: V2HandlerOptions) {
 
   async function getManifest(repo: string, reference: string) {
     try {
+      const stored = await store.getManifest(repo, reference);
+      if (!options.onDemand?.refreshTag || reference.includes(":")) return stored;
+      await options.onDemand.refreshTag(repo, reference);
       return await store.getManifest(repo, reference);
     } catch (err) {
       if ((err as { code?: string }).code !== "NOT_FOUND" || !options.onDemand) throw err;

@@ -8,6 +8,9 @@ import type { ServiceCache } from "./services";
 /** Upstream answers that mean "try the next registry whose rules map this name". */
 const FALL_THROUGH = new Set(["MANIFEST_UNKNOWN", "NAME_UNKNOWN", "NOT_FOUND", "FILTERED", "UNAUTHORIZED", "DENIED", "UNSIGNED", "NAME_INVALID"]);
 
+/** The longest a pull of a cached tag waits for its upstream check. */
+const REFRESH_WAIT_MS = 10_000;
+
 /** How an upstream failure reaches a pulling client. */
 function clientCode(code: string | null): ErrorCode {
   if (code === null) return "UPSTREAM_ERROR";
@@ -82,6 +85,38 @@ export class OnDemand implements OnDemandSource {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  async refreshTag(localRepo: string, tag: string): Promise<void> {
+    const e = (await this.o.services.all()).find((c) => c.enabled && c.config.onDemand && c.service.upstreamRepoFor(localRepo) !== null);
+    if (!e) return; // mirrored periodically (or no longer mapped): the rounds keep it fresh
+    const rows = await this.o.sql.query<{ last_checked_at: Date | null }>(
+      `SELECT last_checked_at FROM tag_sync_state WHERE registry_id = $1::uuid AND repository = $2 AND tag = $3`,
+      e.id,
+      localRepo,
+      tag,
+    );
+    const checked = rows[0]?.last_checked_at ? new Date(rows[0].last_checked_at).getTime() : 0;
+    if (Date.now() - checked < e.config.manifestCheckIntervalMs) return;
+    try {
+      const { task } = await enqueue(this.o.sql, {
+        kind: "syncImage",
+        registryId: e.id,
+        repository: localRepo,
+        reference: tag,
+        priority: PRIORITY.onDemand,
+        trigger: "on-demand:check",
+        maxAttempts: 1,
+      });
+      // A pull waits a little for freshness, not for a slow upstream: past this the cached image
+      // is served and the check finishes in the background.
+      const end = await this.#waitForEnd(task.id, Math.min(e.config.syncTimeoutMs, REFRESH_WAIT_MS));
+      if (end.status !== "succeeded") {
+        this.o.log.warn({ registry: e.name, repository: localRepo, tag, code: end.errorCode }, "upstream check failed; serving the cached image");
+      }
+    } catch (err) {
+      this.o.log.warn({ registry: e.name, repository: localRepo, tag, err: (err as Error).message }, "upstream check failed; serving the cached image");
     }
   }
 

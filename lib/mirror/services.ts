@@ -6,6 +6,8 @@ import { createSyncService, parseRegistryConfig, PrismaTagState, type RegistryCo
 
 export type MirrorService = SyncService & SyncServiceExtras;
 
+const ALL_TTL_MS = 1000;
+
 export interface RegistryEntry {
   id: string;
   name: string;
@@ -47,8 +49,21 @@ export class ServiceCache {
     return this.#fromRow(row);
   }
 
-  /** Every registry in configuration order (creation order), enabled or not. */
-  async all(): Promise<RegistryEntry[]> {
+  #all: { at: number; entries: Promise<RegistryEntry[]> } | null = null;
+
+  /**
+   * Every registry in configuration order (creation order), enabled or not. Cached for a second:
+   * every pull asks, and a registry edit reaching pulls a second later is fine.
+   */
+  all(): Promise<RegistryEntry[]> {
+    if (this.#all && Date.now() - this.#all.at < ALL_TTL_MS) return this.#all.entries;
+    const entries = this.#loadAll();
+    this.#all = { at: Date.now(), entries };
+    entries.catch(() => (this.#all = null));
+    return entries;
+  }
+
+  async #loadAll(): Promise<RegistryEntry[]> {
     const rows = await this.o.db.registry.findMany({ orderBy: [{ createdAt: "asc" }, { name: "asc" }], omit: { secret: false } });
     const out: RegistryEntry[] = [];
     for (const [i, row] of rows.entries()) {

@@ -158,6 +158,12 @@ export const registryConfigSchema = z
      * digests change; blobs do not). Default false: digests are preserved.
      */
     convertToOCI: z.boolean().default(false),
+    /**
+     * On-demand only: how long a mirrored tag is served without asking the upstream whether it
+     * moved. Past it, a pull checks upstream first (one HEAD when unchanged); when the upstream is
+     * down the cached image is served anyway. 0 checks on every pull.
+     */
+    manifestCheckInterval: duration("manifestCheckInterval", 5 * 60_000, 0),
     /** Which repositories and tags to mirror; empty means everything, names unchanged. */
     content: z.array(contentRuleSchema).default([]),
   })
@@ -200,6 +206,7 @@ export interface RegistryConfig {
   onlySigned: boolean;
   syncLegacyCosignTags: boolean;
   syncTimeoutMs: number;
+  manifestCheckIntervalMs: number;
   maxConcurrentRequests: number;
   requestsPerSecond?: number;
   convertToOCI: boolean;
@@ -231,8 +238,15 @@ export function parseRegistryConfig(input: unknown): RegistryConfig {
       { details: { issues } },
     );
   }
-  const { pollInterval, retryDelay, maxRetryDelay, syncTimeout, ...rest } = r.data;
-  return { ...rest, pollIntervalMs: pollInterval, retryDelayMs: retryDelay, maxRetryDelayMs: maxRetryDelay, syncTimeoutMs: syncTimeout };
+  const { pollInterval, retryDelay, maxRetryDelay, syncTimeout, manifestCheckInterval, ...rest } = r.data;
+  return {
+    ...rest,
+    pollIntervalMs: pollInterval,
+    retryDelayMs: retryDelay,
+    maxRetryDelayMs: maxRetryDelay,
+    syncTimeoutMs: syncTimeout,
+    manifestCheckIntervalMs: manifestCheckInterval,
+  };
 }
 
 function formatPath(path: PropertyKey[]): string {
