@@ -11,10 +11,11 @@ import http from "node:http";
 import next from "next";
 import { loadConfig, type ResolvedConfig } from "./lib/config";
 import { isAppError } from "./lib/errors";
-import { createLogger } from "./lib/observability";
-import { createV2Handler } from "./lib/distribution";
-import { parseConfiguredRegistries, startMirror, type Mirror } from "./lib/mirror";
+import { createLogger, createMetrics, metricsHandler, requestIdFrom, withLogContext } from "./lib/observability";
+import { createV2Handler, PullAuth } from "./lib/distribution";
+import { installConfigReload, parseConfiguredRegistries, startMirror, type Mirror } from "./lib/mirror";
 import { boot, setRuntime, type Runtime } from "./lib/runtime";
+import { loadSecretKey } from "./lib/secrets";
 import { ensureBuilt } from "./scripts/build-if-needed";
 
 const dev = process.argv.includes("--dev");
@@ -33,24 +34,46 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, ...(config.logFormat ? { format: config.logFormat } : {}) });
   if (!dev && !noBuild) await ensureBuilt(process.cwd(), (msg) => log.info(msg));
 
   const runtimePromise = boot({ config, log });
   setRuntime(runtimePromise);
   const runtime = await runtimePromise;
-  const mirror = await startMirror(runtime);
+  const metrics = createMetrics({ onCollectorError: (name, err) => log.warn({ err, collector: name }, "metrics collector failed") });
+  const mirror = await startMirror(runtime, { metrics });
+  const serveMetrics = metricsHandler(metrics);
 
   const app = next({ dev, dir: process.cwd(), hostname: config.server.host, port: config.server.port });
   await app.prepare();
   const handle = app.getRequestHandler();
   // The OCI pull API is served here, in front of Next (see lib/distribution/handler.ts for why).
-  const v2 = createV2Handler({ store: runtime.store, log: log.child({ component: "v2" }), onDemand: mirror.onDemand });
+  const v2 = createV2Handler({
+    store: runtime.store,
+    log: log.child({ component: "v2" }),
+    onDemand: mirror.onDemand, metrics,
+    ...(config.pullAuth.enabled
+      ? {
+          pullAuth: new PullAuth({
+            db: runtime.db,
+            secretKey: loadSecretKey({ configured: config.auth.secretKey, dataDir: config.paths.dataDir }).key,
+            anonymous: config.pullAuth.anonymous,
+            tokenTtlSeconds: config.pullAuth.tokenTtlSeconds,
+          }),
+        }
+      : {}),
+  });
   const server = http.createServer((req, res) => {
     // The audit log's "from where": the socket's address, overwriting anything a client sent.
     req.headers["x-ferry-remote-addr"] = req.socket.remoteAddress ?? "";
     const path = req.url ?? "/";
-    const served = path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?") ? v2(req, res) : handle(req, res);
+    // A request id for the logs of this request (the caller's x-request-id when sane), echoed back.
+    const reqId = requestIdFrom(req.headers["x-request-id"]);
+    req.headers["x-request-id"] = reqId;
+    res.setHeader("x-request-id", reqId);
+    const served = withLogContext({ reqId }, () =>
+      path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?") ? v2(req, res) : path === "/metrics" || path.startsWith("/metrics?") ? serveMetrics(req, res) : handle(req, res),
+    );
     served.catch((err: unknown) => {
       log.error({ err }, "request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
@@ -63,6 +86,7 @@ async function main(): Promise<void> {
   });
   log.info({ url: `http://localhost:${config.server.port}`, database: runtime.embedded ? "embedded" : "external" }, "ferry is up");
   installShutdown(server, runtime, mirror, app);
+  installConfigReload(mirror, log); // SIGHUP: re-read the config file, re-apply its registries
 }
 
 function installShutdown(server: http.Server, runtime: Runtime, mirror: Mirror, app: { close?: () => Promise<void> }): void {

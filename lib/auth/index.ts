@@ -7,6 +7,7 @@ export { ACTIONS, authorize, can, isMutation, type Action } from "./authorize";
 export { authenticate, CSRF_HEADER, readCookie, requestMeta, requireViewer, SESSION_COOKIE, sessionCookie, type AuthRequest } from "./authenticate";
 export { createApiToken, listApiTokens, resolveApiToken, revokeApiToken, type ApiTokenInfo } from "./api-tokens";
 export { listAudit, recordAudit, type AuditEntry, type AuditOutcome, type AuditQuery, type AuditRecord } from "./audit";
+export { authenticateBasic, parseBasic } from "./basic";
 export { checkPasswordPolicy, hashPassword, verifyPassword } from "./password";
 export { isRole, minRole, roleAtLeast, ROLES, type Role } from "./roles";
 export { csrfTokenFor, newApiToken, sha256Hex, TOKEN_PREFIX } from "./secrets";

@@ -77,6 +77,19 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Authentication for `/v2` pulls (Docker token flow). Off by default: pulls are anonymous. */
+    pullAuth: z
+      .object({
+        enabled: z
+          .union([z.boolean(), z.enum(["true", "false"])], { error: "expected true or false" })
+          .transform((v) => v === true || v === "true")
+          .default(false),
+        /** Repository globs (`public/**`) anyone may pull without signing in. */
+        anonymous: z.array(z.string().min(1)).default([]),
+        tokenTtlSeconds: z.coerce.number().int().min(30).max(86_400).default(300),
+      })
+      .strict()
+      .prefault({}),
     dataDir: z.string().min(1).default(".ferry"),
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }).default("info"),
     registries: z.array(z.unknown()).default([]),
@@ -105,6 +118,7 @@ export const ENV_KEYS: Record<string, string[]> = {
   FERRY_GENERATOR_TICK_MS: ["scheduler", "generatorTickMs"],
   FERRY_DATA_DIR: ["dataDir"],
   FERRY_LOG_LEVEL: ["logLevel"],
+  FERRY_PULL_AUTH: ["pullAuth", "enabled"],
   FERRY_SECRET_KEY: ["auth", "secretKey"],
   FERRY_ADMIN_USER: ["auth", "adminUser"],
   FERRY_ADMIN_PASSWORD: ["auth", "adminPassword"],

@@ -8,10 +8,11 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import type { Logger } from "../observability";
+import { observeV2Response, type FerryMetrics, type Logger } from "../observability";
 import type { Store } from "../store";
 import { toV2Error, V2Error, v2Body, type V2ErrorCode } from "./errors";
-import { parseRange, parseV2Path } from "./routes";
+import type { PullAuth } from "./pull-auth";
+import { parseRange, parseV2Path, type V2Route } from "./routes";
 
 /** Fetches what the store lacks from an upstream (the sync engine's on-demand path). */
 export interface OnDemandSource {
@@ -35,6 +36,10 @@ export interface V2HandlerOptions {
   store: Store;
   log: Logger;
   onDemand?: OnDemandSource;
+  /** Requests, bytes served and on-demand hits/misses are counted here when given. */
+  metrics?: FerryMetrics;
+  /** When set, pulls need a token (see pull-auth.ts); `/v2/token` issues them. */
+  pullAuth?: PullAuth;
 }
 
 const JSON_TYPE = "application/json";
@@ -47,10 +52,26 @@ export function createV2Handler(options: V2HandlerOptions) {
   return async function handleV2(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://ferry.invalid");
     const route = parseV2Path(url.pathname);
+    if (options.metrics) observeV2Response(options.metrics, req, res, route.kind);
     res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
     const method = req.method ?? "GET";
     let notFound: V2ErrorCode = "NAME_UNKNOWN";
     try {
+      if (options.pullAuth) {
+        if (url.pathname === "/v2/token") {
+          const token = await options.pullAuth.issue(req.headers).catch((err: unknown) => {
+            throw (err as { code?: string }).code === "UNAUTHENTICATED" ? new V2Error(401, "UNAUTHORIZED", "wrong username, password or token") : err;
+          });
+          return sendJson(res, method, 200, JSON.stringify(token));
+        }
+        const repo = repoOf(route);
+        const claims = options.pullAuth.verify(req.headers.authorization);
+        if (!options.pullAuth.allows(claims, { repo, catalog: route.kind === "catalog" })) {
+          if (claims) throw new V2Error(403, "DENIED", "this token may not pull from here");
+          res.setHeader("WWW-Authenticate", options.pullAuth.challenge(req.headers, repo));
+          throw new V2Error(401, "UNAUTHORIZED", "authentication required");
+        }
+      }
       if (route.kind === "upload" || (method !== "GET" && method !== "HEAD")) {
         throw new V2Error(405, "UNSUPPORTED", "Ferry is a read-only mirror: pushes and deletes are not accepted here");
       }
@@ -170,6 +191,10 @@ export function createV2Handler(options: V2HandlerOptions) {
       return store.getManifest(repo, reference);
     }
   }
+}
+
+function repoOf(route: V2Route): string | null {
+  return "name" in route ? route.name : null;
 }
 
 function sendJson(res: ServerResponse, method: string, status: number, body: string): void {
