@@ -17,19 +17,10 @@ import { startWorker, type WorkerProcess } from "../../helpers/ferry-worker";
 import { MT, pushImage, type PushedManifest } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { startUpstreamProxy, type UpstreamProxy } from "../../helpers/upstream-proxy";
+import { waitFor } from "../../helpers/wait";
 
 const PERIODIC = ["lib/d", "lib/e", "solo", "team/a", "team/b", "team/sub/c"];
 const TAGS = ["1.0", "1.1"];
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!registryAvailable())("mirroring across processes", () => {
   let tmp: string;

@@ -16,18 +16,11 @@ import {
   type TaskHandler,
 } from "../../../lib/scheduler";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
+import { waitFor as waitUntil } from "../../helpers/wait";
+
+const waitFor = <T>(fn: () => Promise<T | null | undefined | false>) => waitUntil("the condition", fn, 15_000);
 
 const log = createLogger({ level: "silent" });
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("task queue and workers", () => {
   let tdb: TestDatabase;
