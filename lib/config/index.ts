@@ -1,2 +1,3 @@
 export { loadConfig, type LoadConfigOptions, type ResolvedConfig } from "./load";
 export { configSchema, ENV_KEYS, LOG_LEVELS, type FerryConfig, type FerryConfigInput } from "./schema";
+export { importZotConfig, looksLikeZotConfig, type ImportNote, type ZotImport } from "./zot-import";

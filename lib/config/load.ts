@@ -4,6 +4,7 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { AppError } from "../errors";
 import { configSchema, ENV_KEYS, ENV_PASSTHROUGH, type FerryConfig } from "./schema";
+import { importZotConfig, looksLikeZotConfig, type ImportNote } from "./zot-import";
 
 const DEFAULT_FILES = ["ferry.config.json", "ferry.config.yaml", "ferry.config.yml"];
 
@@ -16,7 +17,8 @@ export interface LoadConfigOptions {
 
 /** A resolved configuration with every path made absolute. */
 export interface ResolvedConfig extends FerryConfig {
-  source: { file: string | null };
+  /** `importReport`: when the file is a zot config, what could not be mapped (logged at start). */
+  source: { file: string | null; format?: "ferry" | "zot"; importReport?: ImportNote[] };
   paths: { dataDir: string; embeddedPgDir: string; storeRoot: string };
 }
 
@@ -29,7 +31,10 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const file = findConfigFile(options.file ?? env.FERRY_CONFIG, cwd);
-  const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
+  let raw: Record<string, unknown> = file ? readConfigFile(file) : {};
+  // A zot config is accepted as it is: its sync block becomes Ferry registries.
+  const zot = file && looksLikeZotConfig(raw) ? importZotConfig(raw, path.dirname(file)) : null;
+  if (zot) raw = zot.config;
   // Where each value came from, to name env keys in errors instead of config paths.
   const origin = new Map<string, string>();
 
@@ -55,7 +60,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   const dataDir = path.resolve(cwd, cfg.dataDir);
   return {
     ...cfg,
-    source: { file },
+    source: zot ? { file, format: "zot", importReport: zot.report } : { file, format: "ferry" },
     paths: {
       dataDir,
       embeddedPgDir: path.resolve(cwd, cfg.database.embeddedDir ?? path.join(dataDir, "pg")),

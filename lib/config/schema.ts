@@ -92,6 +92,10 @@ export const configSchema = z
       .prefault({}),
     dataDir: z.string().min(1).default(".ferry"),
     logLevel: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+    /** `json` (default) or `pretty` (needs the pino-pretty devDependency; default under NODE_ENV=development). */
+    logFormat: z.enum(["json", "pretty"], { error: "expected json or pretty" }).optional(),
+    /** A headless worker's own /metrics listener (the server serves /metrics on its HTTP port). */
+    metrics: z.object({ port: port.optional(), host: z.string().min(1).default("0.0.0.0") }).strict().prefault({}),
     registries: z.array(z.unknown()).default([]),
   })
   .strict();
@@ -118,6 +122,9 @@ export const ENV_KEYS: Record<string, string[]> = {
   FERRY_GENERATOR_TICK_MS: ["scheduler", "generatorTickMs"],
   FERRY_DATA_DIR: ["dataDir"],
   FERRY_LOG_LEVEL: ["logLevel"],
+  FERRY_LOG_FORMAT: ["logFormat"],
+  FERRY_METRICS_PORT: ["metrics", "port"],
+  FERRY_METRICS_HOST: ["metrics", "host"],
   FERRY_PULL_AUTH: ["pullAuth", "enabled"],
   FERRY_SECRET_KEY: ["auth", "secretKey"],
   FERRY_ADMIN_USER: ["auth", "adminUser"],

@@ -179,14 +179,20 @@ export function createV2Handler(options: V2HandlerOptions) {
   };
 
   async function getManifest(repo: string, reference: string) {
+    const count = (result: "hit" | "miss" | "error" | "unmapped") => options.metrics?.onDemand.inc({ result });
     try {
       const stored = await store.getManifest(repo, reference);
+      count("hit");
       if (!options.onDemand?.refreshTag || reference.includes(":")) return stored;
       await options.onDemand.refreshTag(repo, reference);
       return await store.getManifest(repo, reference);
     } catch (err) {
       if ((err as { code?: string }).code !== "NOT_FOUND" || !options.onDemand) throw err;
-      const mapped = await options.onDemand.ensureImage(repo, reference);
+      const mapped = await options.onDemand.ensureImage(repo, reference).catch((e: unknown) => {
+        count("error");
+        throw e;
+      });
+      count(mapped ? "miss" : "unmapped");
       if (!mapped) throw err;
       return store.getManifest(repo, reference);
     }

@@ -98,6 +98,21 @@ export class ServiceCache {
     return entry;
   }
 
+  /** The registry's name when its service is cached (metrics labels; no database round trip). */
+  nameOf(registryId: string): string | undefined {
+    return this.#entries.get(registryId)?.entry.name;
+  }
+
+  /**
+   * Forgets every cached service (config reload: credentials from the file may have changed
+   * without the row changing). Old services close after a minute, as on any rebuild.
+   */
+  invalidate(): void {
+    const old = [...this.#entries.values()];
+    this.#entries.clear();
+    for (const e of old) setTimeout(() => void e.entry.service.close().catch(() => {}), 60_000).unref();
+  }
+
   async #drop(registryId: string): Promise<void> {
     const e = this.#entries.get(registryId);
     this.#entries.delete(registryId);

@@ -1,9 +1,11 @@
 import os from "node:os";
+import { withLogContext, type FerryMetrics } from "../observability";
 import type { Runtime } from "../runtime";
 import { EventListener, GeneratorCoordinator, sqlFromPrisma, WorkerPool, type Sql } from "../scheduler";
 import { loadSecretKey, openJson, registrySecretAad, type RegistrySecret } from "../secrets";
 import { parseRegistryConfig, type RegistryConfig } from "../sync";
 import { applyRegistryConfig } from "./apply-config";
+import { instrumentMirror } from "./metrics";
 import { OnDemand } from "./on-demand";
 import { ServiceCache } from "./services";
 import { createTaskHandler } from "./task-handler";
@@ -15,6 +17,11 @@ export interface Mirror {
   pool: WorkerPool | null;
   coordinator: GeneratorCoordinator;
   onDemand: OnDemand;
+  /**
+   * Config as code, again: applies a newly loaded config file's registries (SIGHUP). Validates
+   * all of them first, so a bad file changes nothing (throws CONFIG_INVALID).
+   */
+  reloadRegistries(raw: unknown[]): Promise<{ created: string[]; updated: string[]; disabled: string[] }>;
   /** Stops claiming work, lets running tasks finish until the deadline, then hands the rest back. */
   stop(deadlineMs?: number): Promise<void>;
 }
@@ -24,6 +31,8 @@ export interface StartMirrorOptions {
   workers?: number;
   generatorTickMs?: number;
   leaseMs?: number;
+  /** Where task outcomes, generator state, queue depth and store size are reported. */
+  metrics?: FerryMetrics;
 }
 
 /** Default worker count: sync is I/O-bound, so a few per core. */
@@ -44,25 +53,32 @@ export function parseConfiguredRegistries(raw: unknown[]): Array<{ raw: Record<s
 export async function startMirror(runtime: Runtime, options: StartMirrorOptions = {}): Promise<Mirror> {
   const log = runtime.log.child({ component: "mirror" });
   const registries = parseConfiguredRegistries(runtime.config.registries);
+  const unmapped = runtime.config.source.importReport;
+  if (unmapped?.length) log.warn({ unmapped }, "zot config: some settings could not be mapped (see `ferry config import-zot` for the full report)");
   await applyRegistryConfig(runtime.db, registries, log);
   const sql = sqlFromPrisma(runtime.db);
   const listener = new EventListener(runtime.databaseUrl, log);
   await listener.start();
   const { key } = loadSecretKey({ configured: runtime.config.auth.secretKey, dataDir: runtime.config.paths.dataDir, warn: (m) => log.warn(m) });
+  const fileCredentials = new Map(registries.filter((r) => r.parsed.credentials).map((r) => [r.parsed.name, r.parsed.credentials]));
   const services = new ServiceCache({
     db: runtime.db,
     store: runtime.store,
     log,
     decodeSecret: (secret, registryId) => ({ ...openJson<RegistrySecret>(key, secret, registrySecretAad(registryId)) }),
-    fileCredentials: new Map(registries.filter((r) => r.parsed.credentials).map((r) => [r.parsed.name, r.parsed.credentials])),
+    fileCredentials,
   });
+  const instrumented = options.metrics ? instrumentMirror(options.metrics, { sql, store: runtime.store, services, log }) : null;
+  const handler = createTaskHandler(services);
   const workers = options.workers ?? runtime.config.server.workers ?? defaultWorkers();
   const pool =
     workers > 0
       ? new WorkerPool({
           sql,
           log,
-          handler: createTaskHandler(services),
+          // Every log line written while a task runs carries its id.
+          handler: (task, ctx) => withLogContext({ taskId: task.id }, () => handler(task, ctx)),
+          ...(instrumented ? { onTaskEnd: instrumented.onTaskEnd } : {}),
           concurrency: workers,
           listener,
           leaseMs: options.leaseMs ?? runtime.config.scheduler.leaseMs,
@@ -97,8 +113,17 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     pool,
     coordinator,
     onDemand,
+    reloadRegistries: async (raw) => {
+      const next = parseConfiguredRegistries(raw);
+      const result = await applyRegistryConfig(runtime.db, next, log);
+      fileCredentials.clear();
+      for (const r of next) if (r.parsed.credentials) fileCredentials.set(r.parsed.name, r.parsed.credentials);
+      services.invalidate();
+      return result;
+    },
     stop: (deadlineMs = 10_000) =>
       (stopped ??= (async () => {
+        instrumented?.stop();
         await coordinator.stop();
         await pool?.stop(deadlineMs);
         await listener.close();

@@ -19,7 +19,7 @@ export {
 } from "./queue";
 export { sqlFromPrisma, type Sql } from "./sql";
 export { FINAL_STATUSES, LIVE_STATUSES, PRIORITY, type TaskKind, type TaskRecord, type TaskResult, type TaskStatus } from "./task-types";
-export { WorkerPool, type RetryPolicy, type TaskHandler, type WorkerPoolOptions } from "./worker-pool";
+export { WorkerPool, type RetryPolicy, type TaskEnd, type TaskHandler, type WorkerPoolOptions } from "./worker-pool";
 export {
   generatorSnapshot,
   pauseRegistry,

@@ -30,6 +30,16 @@ export interface WorkerPoolOptions {
   listener?: EventListener;
   /** Events kept per task; past it only warnings and errors are stored. */
   maxEventsPerTask?: number;
+  /** Told when a task ends in this process (metrics); must not throw or block. */
+  onTaskEnd?: (task: TaskRecord, end: TaskEnd) => void;
+}
+
+/** How a task run ended, for observers: `retrying` will run again, `stopped` was cancelled or handed back. */
+export interface TaskEnd {
+  outcome: "succeeded" | "failed" | "retrying" | "stopped";
+  durationMs: number;
+  result?: TaskResult;
+  errorCode?: string;
 }
 
 /**
@@ -39,7 +49,7 @@ export interface WorkerPoolOptions {
  */
 export class WorkerPool {
   readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  readonly #o: Required<Omit<WorkerPoolOptions, "listener" | "retryPolicy">> & Pick<WorkerPoolOptions, "listener" | "retryPolicy">;
+  readonly #o: Required<Omit<WorkerPoolOptions, "listener" | "retryPolicy" | "onTaskEnd">> & Pick<WorkerPoolOptions, "listener" | "retryPolicy" | "onTaskEnd">;
   #running = new Map<string, { task: TaskRecord; abort: AbortController; done: Promise<void> }>();
   #loops: Promise<void>[] = [];
   #stopping = false;
@@ -173,14 +183,27 @@ export class WorkerPool {
     const entry = { task, abort, done: Promise.resolve() };
     this.#running.set(task.id, entry);
     const taskLog = log.child({ taskId: task.id, kind: task.kind, repository: task.repository });
+    const startedAt = Date.now();
+    const ended = (end: Omit<TaskEnd, "durationMs">) => {
+      try {
+        this.#o.onTaskEnd?.(task, { ...end, durationMs: Date.now() - startedAt });
+      } catch {
+        // an observer's failure is not the task's
+      }
+    };
     try {
       taskLog.info({ attempt: task.attempts }, "task started");
       const result = await untilAbandoned(this.#o.handler(task, ctx), abort.signal, ABANDON_AFTER_ABORT_MS);
-      if (abort.signal.aborted) return; // cancelled, reclaimed or released: the row already says so
+      if (abort.signal.aborted) {
+        ended({ outcome: "stopped", result: { ...progress } });
+        return; // cancelled, reclaimed or released: the row already says so
+      }
       await complete(sql, task.id, this.id, { ...progress, ...result });
+      ended({ outcome: "succeeded", result: { ...progress, ...result } });
       taskLog.info({ bytes: result.bytesCopied ?? progress.bytesCopied }, "task succeeded");
     } catch (err) {
       if (abort.signal.aborted) {
+        ended({ outcome: "stopped", result: { ...progress } });
         taskLog.info({ reason: String(abort.signal.reason) }, "task stopped");
         return;
       }
@@ -197,6 +220,7 @@ export class WorkerPool {
         ...(e.outcomes ? { outcomes: e.outcomes } : {}),
       };
       const after = await fail(sql, task.id, this.id, failure).catch(() => null);
+      ended({ outcome: after?.status === "retrying" ? "retrying" : "failed", result: { ...progress, ...(e.outcomes ? { outcomes: e.outcomes } : {}) }, errorCode: failure.code });
       taskLog.warn({ code: failure.code, status: after?.status }, `task failed: ${failure.message}`);
       ctx.event?.("error", failure.message, { code: failure.code, attempt: task.attempts });
     } finally {
