@@ -1,31 +1,28 @@
-import { getRuntime, checkReadiness } from "@/lib/runtime";
+import { generators, listRegistries, listTasks, storeTotals, syncHistory } from "@/lib/api";
+import { read, requirePage } from "./_lib/server";
+import { Overview } from "./overview";
 
 export const dynamic = "force-dynamic";
+export const metadata = { title: "Overview" };
 
-export default async function Home() {
-  const runtime = await getRuntime();
-  const ready = await checkReadiness(runtime);
+export default async function Home({ searchParams }: { searchParams: Promise<{ forbidden?: string }> }) {
+  const { ctx, perms } = await requirePage();
+  const [gens, regs, totals, history, running] = await Promise.all([
+    read(ctx, "generator.read", () => generators(ctx.env)),
+    read(ctx, "registry.read", () => listRegistries(ctx.env.db)),
+    read(ctx, "repository.read", () => storeTotals(ctx.env)),
+    read(ctx, "task.read", () => syncHistory(ctx.env, "24h")),
+    read(ctx, "task.read", () => listTasks(ctx.env, { status: ["running"], limit: 100 })),
+  ]);
+  const { forbidden } = await searchParams;
   return (
     <>
-      <h1>Overview</h1>
-      <section className="card">
-        <h2>Status</h2>
-        <p>
-          Database: <span className={ready.database.ok ? "ok" : "bad"}>{ready.database.ok ? "reachable" : "unreachable"}</span>{" "}
-          ({ready.database.embedded ? "embedded Postgres" : "external Postgres"})
+      {forbidden ? (
+        <p role="alert" className="banner warn">
+          That page needs a stronger role than yours.
         </p>
-        <p>
-          Migrations:{" "}
-          <span className={ready.migrations.ok ? "ok" : "bad"}>
-            {ready.migrations.ok ? "up to date" : `${ready.migrations.pending.length} pending`}
-          </span>
-        </p>
-        <p className="muted">Up since {runtime.startedAt.toISOString()}</p>
-      </section>
-      <section className="card">
-        <h2>Registries</h2>
-        <p className="muted">No registries yet. Declare them in <code>ferry.config.json</code> (see README).</p>
-      </section>
+      ) : null}
+      <Overview initial={{ generators: gens, registries: regs.map((r) => ({ name: r.name, enabled: r.enabled, urls: (r.config.urls as string[] | undefined) ?? [] })), totals, history, running: running.items }} perms={perms} />
     </>
   );
 }

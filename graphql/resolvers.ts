@@ -17,7 +17,12 @@ import {
   listTasks,
   pauseRegistryByName,
   perform,
+  previewRegistry,
   queueSync,
+  repositoryDetail,
+  storeTotals,
+  syncHistory,
+  testRegistryConnection,
   resetRegistryGenerator,
   resumeRegistryByName,
   retryTask,
@@ -102,6 +107,19 @@ export const resolvers: Resolvers = {
     }),
     users: read("user.read", (ctx) => listUsers(ctx.env.db)),
     tokens: read("token.read", (ctx) => listApiTokens(ctx.env.db)),
+    storeTotals: read("repository.read", (ctx) => storeTotals(ctx.env)),
+    syncHistory: read("task.read", (ctx, a) => {
+      const q = arg(s.historyQuerySchema, { range: a.range ?? undefined, registry: a.registry ?? undefined }, "arguments");
+      return syncHistory(ctx.env, q.range, q.registry);
+    }),
+    repository: read("repository.read", async (ctx, a) => {
+      try {
+        return await repositoryDetail(ctx.env, arg(s.registryName, a.registry, "registry"), arg(s.repositoryName, a.name, "name"));
+      } catch (err) {
+        if ((err as { code?: string }).code === "NOT_FOUND") return null;
+        throw err;
+      }
+    }),
   },
   Registry: {
     generator: (parent, _a, ctx) => perform(ctx, "generator.read", null, () => generatorOf(ctx.env, (parent as RegistryView).name)),
@@ -138,6 +156,12 @@ export const resolvers: Resolvers = {
       const input = arg(s.createTokenSchema, { name: a.name, role: a.role, ...(a.expiresAt ? { expiresAt: a.expiresAt } : {}) }, "arguments");
       return createApiToken(ctx.env.db, ctx.viewer!, { name: input.name, role: input.role, expiresAt: input.expiresAt ? new Date(input.expiresAt) : null });
     }),
+    testRegistryConnection: mutate("registry.preview", (a) => str((a.input as Args | null)?.name) ?? str(a.existing), (ctx, a) =>
+      testRegistryConnection(ctx.env, jsonObject(a.input, "input"), opt(s.registryName, a.existing, "existing")),
+    ),
+    previewRegistry: mutate("registry.preview", (a) => str((a.input as Args | null)?.name) ?? str(a.existing), (ctx, a) =>
+      previewRegistry(ctx.env, jsonObject(a.input, "input"), opt(s.registryName, a.existing, "existing")),
+    ),
     revokeToken: mutate("token.revoke", (a) => `token:${str(a.id)}`, (ctx, a) => revokeApiToken(ctx.env.db, arg(s.uuid, a.id, "id"))),
   },
   Subscription: {

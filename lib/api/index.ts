@@ -8,6 +8,8 @@ export { auditOutcomeOf, perform, type CallContext } from "./perform";
 export * from "./registries";
 export * from "./tasks";
 export * from "./repositories";
+export * from "./dashboard";
+export * from "./preview";
 export * as schemas from "./schemas";
 export { API_PREFIX, handleRest } from "./rest/router";
 export { buildOpenApi } from "./rest/openapi";

@@ -253,3 +253,74 @@ export const auditQuerySchema = z
   .strict();
 
 export const okSchema = z.object({ ok: z.literal(true) }).meta({ id: "Ok" });
+
+// ── dashboard reads, registry checks ────────────────────────────────────────
+export const storeTotalsSchema = z
+  .object({
+    registries: z.number().int(),
+    repositories: z.number().int(),
+    tags: z.number().int(),
+    imageBytes: z.number().describe("sum of synced images' sizes (shared blobs counted per image)"),
+    storeBytes: z.number().nullable().describe("distinct bytes on disk (shared blobs once)"),
+    lastSyncedAt: dateTime,
+  })
+  .meta({ id: "StoreTotals" });
+
+export const historyQuerySchema = z.object({ range: z.enum(["24h", "7d"]).default("24h"), registry: registryName.optional() }).strict();
+
+export const historySchema = z
+  .object({
+    range: z.enum(["24h", "7d"]),
+    bucketMs: z.number().int(),
+    buckets: z.array(z.object({ at: isoDate, bytes: z.number(), images: z.number().int(), tasks: z.number().int(), failed: z.number().int() })),
+  })
+  .meta({ id: "SyncHistory" });
+
+export const repositoryDetailQuerySchema = z.object({ repository: repositoryName }).strict();
+
+export const referrerSchema = z
+  .object({ digest: z.string(), artifactType: z.string().nullable(), mediaType: z.string(), size: z.number(), annotations: z.record(z.string(), z.string()) })
+  .meta({ id: "Referrer" });
+
+export const repositoryDetailSchema = z
+  .object({
+    registryName: z.string(),
+    repository: z.string(),
+    upstreamUrls: z.array(z.string()),
+    size: z.number(),
+    lastSyncedAt: dateTime,
+    tags: z.array(tagSchema.extend({ referrers: z.array(referrerSchema), errorMessage: z.string().nullable(), lastChangedAt: dateTime })),
+  })
+  .meta({ id: "RepositoryDetail" });
+
+export const registryCheckSchema = z
+  .object({
+    config: z.record(z.string(), z.unknown()).describe("the registry config as the editor has it (unsaved); validated like createRegistry"),
+    existing: registryName.optional().describe("an existing registry whose stored credentials/clientKey are used when config leaves them out"),
+  })
+  .strict()
+  .meta({ id: "RegistryCheck" });
+
+export const connectionResultSchema = z
+  .object({ ok: z.boolean(), url: z.string(), latencyMs: z.number().int(), auth: z.string().nullable(), errorCode: z.string().nullable(), errorMessage: z.string().nullable() })
+  .meta({ id: "ConnectionResult" });
+
+export const previewResultSchema = z
+  .object({
+    connection: connectionResultSchema,
+    catalogSize: z.number().int(),
+    catalogTruncated: z.boolean(),
+    matched: z.number().int(),
+    repositories: z.array(
+      z.object({
+        upstream: z.string(),
+        local: z.string().nullable(),
+        tagsTotal: z.number().int(),
+        tags: z.array(z.object({ tag: z.string(), keep: z.boolean(), reason: z.string().nullable() })),
+        tagsError: z.string().nullable(),
+      }),
+    ),
+    moreMatched: z.number().int(),
+    notes: z.array(z.string()),
+  })
+  .meta({ id: "PreviewResult" });

@@ -24,6 +24,8 @@ export const ACTIONS = {
   "registry.create": "admin",
   "registry.update": "admin",
   "registry.delete": "admin",
+  /** Test connection and content-rules dry run: the server makes read-only requests to a URL the caller chose. */
+  "registry.preview": "admin",
   "user.read": "admin",
   "user.create": "admin",
   "user.update": "admin",

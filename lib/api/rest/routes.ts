@@ -24,6 +24,8 @@ import {
 import { AppError } from "../../errors";
 import { createRegistry, deleteRegistry, generatorOf, generators, getRegistry, listRegistries, pauseRegistryByName, resetRegistryGenerator, resumeRegistryByName, triggerRegistryRound, updateRegistry } from "../registries";
 import { listRepositories } from "../repositories";
+import { repositoryDetail, storeTotals, syncHistory } from "../dashboard";
+import { previewRegistry, testRegistryConnection } from "../preview";
 import * as s from "../schemas";
 import { cancelTask, getTaskView, listTasks, queueSync, retryTask } from "../tasks";
 import { route, Reply, type RouteDef } from "./define";
@@ -146,6 +148,36 @@ export const ROUTES: RouteDef[] = [
     method: "GET", path: "/repositories", operationId: "listRepositories", tag: "repositories", summary: "Mirrored repositories with their tags (from per-tag sync state)",
     action: "repository.read", query: s.repositoryQuerySchema, response: s.pageOf(s.repositorySchema, "RepositoryPage"),
     handler: (ctx, { query }) => listRepositories(ctx.env, query),
+  }),
+
+  route<{ name: string }, z.infer<typeof s.repositoryDetailQuerySchema>>({
+    method: "GET", path: "/registries/{name}/repository", operationId: "getRepository", tag: "repositories", summary: "One mirrored repository: its tags, digests, sizes, platforms and referrers",
+    action: "repository.read", params: nameParams, query: s.repositoryDetailQuerySchema, response: s.repositoryDetailSchema,
+    handler: (ctx, { params, query }) => repositoryDetail(ctx.env, params.name, query.repository),
+  }),
+  route({
+    method: "GET", path: "/store/totals", operationId: "getStoreTotals", tag: "repositories", summary: "Totals for the store: registries, repositories, tags, bytes",
+    action: "repository.read", response: s.storeTotalsSchema,
+    handler: (ctx) => storeTotals(ctx.env),
+  }),
+  route<Record<string, never>, z.infer<typeof s.historyQuerySchema>>({
+    method: "GET", path: "/history", operationId: "getSyncHistory", tag: "tasks", summary: "Bytes and images synced per hour (24h) or per 6 hours (7d), from finished tasks",
+    action: "task.read", query: s.historyQuerySchema, response: s.historySchema,
+    handler: (ctx, { query }) => syncHistory(ctx.env, query.range, query.registry),
+  }),
+
+  // ── registry checks (read-only requests to the upstream; nothing stored) ──
+  route<Record<string, never>, Record<string, never>, z.infer<typeof s.registryCheckSchema>>({
+    method: "POST", path: "/registry-checks/connection", operationId: "testRegistryConnection", tag: "registries", summary: "Test connection: does the upstream answer /v2/ with this (unsaved) config?",
+    action: "registry.preview", body: s.registryCheckSchema, response: s.connectionResultSchema,
+    target: ({ body }) => (typeof body?.config?.name === "string" ? body.config.name.slice(0, 100) : (body?.existing ?? null)),
+    handler: (ctx, { body }) => testRegistryConnection(ctx.env, body.config, body.existing),
+  }),
+  route<Record<string, never>, Record<string, never>, z.infer<typeof s.registryCheckSchema>>({
+    method: "POST", path: "/registry-checks/preview", operationId: "previewRegistry", tag: "registries", summary: "Dry run of the content rules: which repositories and tags this (unsaved) config would sync",
+    action: "registry.preview", body: s.registryCheckSchema, response: s.previewResultSchema,
+    target: ({ body }) => (typeof body?.config?.name === "string" ? body.config.name.slice(0, 100) : (body?.existing ?? null)),
+    handler: (ctx, { body }) => previewRegistry(ctx.env, body.config, body.existing),
   }),
 
   // ── session, setup ──

@@ -215,6 +215,8 @@ describe("control API", () => {
       deleteUser: `deleteUser(username: "root")`,
       createToken: `createToken(name: "x", role: admin) { token }`,
       revokeToken: `revokeToken(id: "${tokens.admin!.id}") { id }`,
+      testRegistryConnection: `testRegistryConnection(input: {name: "evil", urls: ["https://evil.example"]}) { ok }`,
+      previewRegistry: `previewRegistry(input: {name: "evil", urls: ["https://evil.example"]}) { matched }`,
     };
     const schema = await readFile("graphql/schema.graphql", "utf8");
     const declared = [.../type Mutation \{([^}]*)\}/.exec(schema)![1]!.matchAll(/^\s+(\w+)\(/gm)].map((m) => m[1]);

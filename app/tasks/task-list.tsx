@@ -1,0 +1,263 @@
+"use client";
+import Link from "next/link";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Empty, FormStatus, LiveBadge, Pill, Progress, Time, type Feedback } from "../_components/ui";
+import { api, errorMessage } from "../_lib/api";
+import { bytes, duration } from "../_lib/format";
+import { useInterval, useLive } from "../_lib/live";
+import type { Page, Perms, Task } from "../_lib/types";
+
+export interface TaskFilters {
+  registry?: string | undefined;
+  status?: string | undefined;
+  kind?: string | undefined;
+  repository?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled"];
+const KINDS = ["syncRepo", "syncImage", "syncReferrers"];
+
+function query(f: TaskFilters, cursor?: string | null): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(f)) if (v) p.set(k, k === "since" || k === "until" ? new Date(v).toISOString() : v);
+  if (cursor) p.set("cursor", cursor);
+  return p.toString();
+}
+
+function matches(t: Task, f: TaskFilters): boolean {
+  if (f.registry && t.registryName !== f.registry) return false;
+  if (f.kind && t.kind !== f.kind) return false;
+  if (f.repository && t.repository !== f.repository) return false;
+  if (f.since && new Date(t.queuedAt) < new Date(f.since)) return false;
+  if (f.until && new Date(t.queuedAt) >= new Date(f.until)) return false;
+  return true;
+}
+
+/** datetime-local value from an ISO string (local time), and back. */
+const toLocal = (iso?: string) => {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+};
+
+export function TaskList(props: { registries: string[]; filters: TaskFilters; initial: Page<Task> | null; perms: Perms }) {
+  const [filters, setFilters] = useState<TaskFilters>(props.filters);
+  const [items, setItems] = useState<Task[]>(props.initial?.items ?? []);
+  const [cursor, setCursor] = useState<string | null>(props.initial?.nextCursor ?? null);
+  const [fb, setFb] = useState<Feedback>(null);
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
+
+  const load = useCallback(async (f: TaskFilters) => {
+    setFb({ kind: "pending", text: "Loading tasks…" });
+    try {
+      const page = await api<Page<Task>>("GET", `/tasks?${query(f)}`);
+      setItems(page.items);
+      setCursor(page.nextCursor);
+      setFb(null);
+    } catch (err) {
+      setFb({ kind: "error", text: errorMessage(err) });
+    }
+  }, []);
+
+  useEffect(() => {
+    if (!props.initial) void load(props.filters);
+  }, [load, props.initial, props.filters]);
+
+  const status = useLive({
+    tasks: (t) => {
+      const f = filtersRef.current;
+      if (!matches(t, f)) return;
+      setItems((list) => {
+        const i = list.findIndex((x) => x.id === t.id);
+        if (i >= 0) return list.map((x) => (x.id === t.id ? t : x));
+        if (f.status && t.status !== f.status) return list;
+        const top = list[0];
+        if (top && BigInt(t.id) < BigInt(top.id)) return list;
+        setFresh((s) => new Set(s).add(t.id));
+        return [t, ...list];
+      });
+    },
+    // Catch-up after a (re)connection: merge the newest page (ids are increasing).
+    onSync: async () => {
+      const page = await api<Page<Task>>("GET", `/tasks?${query(filtersRef.current)}`);
+      setItems((list) => {
+        const byId = new Map(list.map((x) => [x.id, x]));
+        for (const t of page.items) byId.set(t.id, t);
+        return [...byId.values()].sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
+      });
+    },
+  });
+
+  // Byte counters of running tasks move without events: refresh them while any is running.
+  const runningIds = items.filter((t) => t.status === "running").map((t) => t.id);
+  useInterval(
+    () =>
+      void api<Page<Task>>("GET", `/tasks?status=running&limit=100`)
+        .then((p) => setItems((list) => list.map((x) => p.items.find((y) => y.id === x.id) ?? x)))
+        .catch(() => {}),
+    2000,
+    runningIds.length > 0,
+  );
+
+  const apply = (f: TaskFilters) => {
+    setFilters(f);
+    const q = query(f);
+    window.history.replaceState(null, "", q ? `/tasks?${q}` : "/tasks");
+    void load(f);
+  };
+
+  const more = async () => {
+    setFb({ kind: "pending", text: "Loading more…" });
+    try {
+      const page = await api<Page<Task>>("GET", `/tasks?${query(filters, cursor)}`);
+      setItems((l) => [...l, ...page.items]);
+      setCursor(page.nextCursor);
+      setFb(null);
+    } catch (err) {
+      setFb({ kind: "error", text: errorMessage(err) });
+    }
+  };
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>Tasks</h1>
+        <LiveBadge status={status} />
+      </div>
+      <form
+        className="filters"
+        aria-label="Filter tasks"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const d = new FormData(e.currentTarget);
+          const v = (k: string) => (String(d.get(k) ?? "").trim() || undefined);
+          const since = v("since");
+          const until = v("until");
+          apply({ registry: v("registry"), status: v("status"), kind: v("kind"), repository: v("repository"), since: since ? new Date(since).toISOString() : undefined, until: until ? new Date(until).toISOString() : undefined });
+        }}
+      >
+        <label>
+          Registry
+          <select name="registry" defaultValue={filters.registry ?? ""}>
+            <option value="">all</option>
+            {props.registries.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Status
+          <select name="status" defaultValue={filters.status ?? ""}>
+            <option value="">all</option>
+            {STATUSES.map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Kind
+          <select name="kind" defaultValue={filters.kind ?? ""}>
+            <option value="">all</option>
+            {KINDS.map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Repository
+          <input name="repository" defaultValue={filters.repository ?? ""} placeholder="library/alpine" />
+        </label>
+        <label>
+          Queued after
+          <input type="datetime-local" name="since" defaultValue={toLocal(filters.since)} />
+        </label>
+        <label>
+          Queued before
+          <input type="datetime-local" name="until" defaultValue={toLocal(filters.until)} />
+        </label>
+        <div className="filter-buttons">
+          <button type="submit" className="btn primary">
+            Apply
+          </button>
+          <button
+            type="reset"
+            className="btn plain"
+            onClick={() => apply({})}
+          >
+            Clear
+          </button>
+        </div>
+      </form>
+      <FormStatus fb={fb} />
+      {items.length === 0 && fb?.kind !== "pending" ? (
+        <Empty title={Object.values(filters).some(Boolean) ? "No tasks match these filters" : "No tasks yet"}>
+          <p>
+            Tasks appear here when a registry&apos;s round runs, when someone syncs a repository, or when a client pulls an image on demand.
+            {props.perms.operate ? <> Start one with <Link href="/">Sync now</Link> on the overview.</> : null}
+          </p>
+        </Empty>
+      ) : (
+        <div className="table-wrap">
+          <table className="table" data-testid="task-table">
+            <thead>
+              <tr>
+                <th scope="col">Task</th>
+                <th scope="col">Registry</th>
+                <th scope="col">Repository</th>
+                <th scope="col">Status</th>
+                <th scope="col">Progress</th>
+                <th scope="col">Queued</th>
+                <th scope="col">Took</th>
+                <th scope="col">Trigger</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((t) => (
+                <tr key={t.id} className={fresh.has(t.id) ? "fresh" : undefined} data-status={t.status}>
+                  <td>
+                    <Link href={`/tasks/${t.id}`}>#{t.id}</Link> <span className="muted small">{t.kind}</span>
+                  </td>
+                  <td>{t.registryName ?? <span className="muted">deleted</span>}</td>
+                  <td>
+                    <code>
+                      {t.repository}
+                      {t.reference ? `:${t.reference}` : ""}
+                    </code>
+                  </td>
+                  <td>
+                    <Pill value={t.status} />
+                    {t.errorCode && t.status !== "succeeded" ? <span className="small muted"> {t.errorCode}</span> : null}
+                  </td>
+                  <td>
+                    {t.status === "running" ? (
+                      <Progress value={t.bytesCopied} max={t.bytesTotal} label={`Bytes copied by task ${t.id}`} />
+                    ) : (
+                      <span className="small">
+                        {bytes(t.bytesCopied)} · {t.blobsCopied} copied / {t.blobsSkipped} skipped
+                      </span>
+                    )}
+                  </td>
+                  <td>
+                    <Time iso={t.queuedAt} />
+                  </td>
+                  <td className="small">{t.startedAt && t.finishedAt ? duration(new Date(t.finishedAt).getTime() - new Date(t.startedAt).getTime()) : "—"}</td>
+                  <td className="small muted">{t.trigger}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {cursor ? (
+        <button type="button" className="btn plain" onClick={more}>
+          Load older tasks
+        </button>
+      ) : null}
+    </>
+  );
+}
