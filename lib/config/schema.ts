@@ -56,6 +56,8 @@ export const configSchema = z
         leaseMs: z.coerce.number({ error: "expected milliseconds" }).int().min(500, { error: "expected at least 500 ms" }).max(600_000).default(30_000),
         /** How often generators look for work. */
         generatorTickMs: z.coerce.number({ error: "expected milliseconds" }).int().min(50, { error: "expected at least 50 ms" }).max(60_000).default(1000),
+        /** Finished tasks (and their events) are deleted after this many days. */
+        historyRetentionDays: z.coerce.number({ error: "expected a number of days" }).int().min(1, { error: "expected at least 1 day" }).max(3650).default(30),
       })
       .strict()
       .prefault({}),
@@ -120,6 +122,7 @@ export const ENV_KEYS: Record<string, string[]> = {
   FERRY_STORE_DIR: ["storage", "root"],
   FERRY_TASK_LEASE_MS: ["scheduler", "leaseMs"],
   FERRY_GENERATOR_TICK_MS: ["scheduler", "generatorTickMs"],
+  FERRY_HISTORY_RETENTION_DAYS: ["scheduler", "historyRetentionDays"],
   FERRY_DATA_DIR: ["dataDir"],
   FERRY_LOG_LEVEL: ["logLevel"],
   FERRY_LOG_FORMAT: ["logFormat"],

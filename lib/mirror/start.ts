@@ -1,7 +1,7 @@
 import os from "node:os";
 import { withLogContext, type FerryMetrics } from "../observability";
 import type { Runtime } from "../runtime";
-import { EventListener, GeneratorCoordinator, sqlFromPrisma, WorkerPool, type Sql } from "../scheduler";
+import { EventListener, GeneratorCoordinator, pruneHistory, sqlFromPrisma, WorkerPool, type Sql } from "../scheduler";
 import { loadSecretKey, openJson, registrySecretAad, type RegistrySecret } from "../secrets";
 import { parseRegistryConfig, type RegistryConfig } from "../sync";
 import { applyRegistryConfig } from "./apply-config";
@@ -102,6 +102,15 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     },
   });
   coordinator.start();
+  // History retention: any process may prune (the DELETE is idempotent); hourly is plenty.
+  const prune = () =>
+    pruneHistory(sql, runtime.config.scheduler.historyRetentionDays).then(
+      (n) => n > 0 && log.info({ deleted: n }, "pruned task history"),
+      (err: unknown) => log.warn({ err }, "pruning task history failed"),
+    );
+  const pruner = setInterval(prune, 3_600_000);
+  pruner.unref();
+  void prune();
   const onDemand = new OnDemand({ sql, store: runtime.store, services, listener, log });
   log.info({ workers, registries: registries.length }, "mirror started");
 
@@ -124,6 +133,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     stop: (deadlineMs = 10_000) =>
       (stopped ??= (async () => {
         instrumented?.stop();
+        clearInterval(pruner);
         await coordinator.stop();
         await pool?.stop(deadlineMs);
         await listener.close();

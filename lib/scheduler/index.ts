@@ -9,6 +9,7 @@ export {
   EVENTS_CHANNEL,
   fail,
   getTask,
+  pruneHistory,
   reapExpired,
   release,
   renew,

@@ -270,3 +270,27 @@ export async function addEvent(sql: Sql, taskId: string, level: string, message:
     data ? JSON.stringify(data) : null,
   );
 }
+
+/**
+ * Deletes finished tasks (and, by cascade, their events) older than the retention period, a
+ * batch at a time so a large backlog never holds long locks. Returns how many rows went.
+ */
+export async function pruneHistory(sql: Sql, retentionDays: number, batch = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const rows = await sql.query<{ n: number }>(
+      `WITH gone AS (
+         DELETE FROM task WHERE id IN (
+           SELECT id FROM task
+            WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_at < now() - ($1::int * interval '1 day')
+            LIMIT $2)
+         RETURNING 1)
+       SELECT count(*)::int AS n FROM gone`,
+      retentionDays,
+      batch,
+    );
+    const n = rows[0]?.n ?? 0;
+    total += n;
+    if (n < batch) return total;
+  }
+}

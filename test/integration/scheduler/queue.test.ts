@@ -2,12 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, type Db } from "../../../lib/db";
 import { createLogger } from "../../../lib/observability";
 import {
+  addEvent,
   cancel,
   claim,
   enqueue,
   EventListener,
   getTask,
   PRIORITY,
+  pruneHistory,
   retry,
   sqlFromPrisma,
   WorkerPool,
@@ -143,6 +145,19 @@ describe("task queue and workers", () => {
     await pool.stop();
     expect(done.attempts).toBe(2);
     expect(ran).toEqual([2]);
+  });
+
+  it("prunes finished history past the retention period, and nothing else", async () => {
+    const old = await enqueue(sql, { kind: "syncRepo", registryId, repository: "prune/old", priority: 0, trigger: "t" });
+    const live = await enqueue(sql, { kind: "syncRepo", registryId, repository: "prune/live", priority: 0, trigger: "t" });
+    await cancel(sql, old.task.id);
+    await addEvent(sql, old.task.id, "info", "something happened");
+    await sql.query(`UPDATE task SET finished_at = now() - interval '40 days' WHERE id = $1::bigint RETURNING id`, old.task.id);
+    expect(await pruneHistory(sql, 30, 1)).toBe(1);
+    expect(await getTask(sql, old.task.id)).toBeNull();
+    expect(await db.taskEvent.count({ where: { taskId: BigInt(old.task.id) } })).toBe(0);
+    expect((await getTask(sql, live.task.id))?.status).toBe("queued");
+    await cancel(sql, live.task.id);
   });
 
   it("stops a running task when it is cancelled, and hands back unfinished work on shutdown", async () => {
