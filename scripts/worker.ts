@@ -5,8 +5,9 @@
  */
 import { loadConfig } from "../lib/config";
 import { isAppError } from "../lib/errors";
-import { parseConfiguredRegistries, startMirror } from "../lib/mirror";
-import { createLogger } from "../lib/observability";
+import http from "node:http";
+import { installConfigReload, parseConfiguredRegistries, startMirror } from "../lib/mirror";
+import { createLogger, createMetrics, metricsHandler } from "../lib/observability";
 import { boot } from "../lib/runtime";
 
 async function main(): Promise<void> {
@@ -21,10 +22,25 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger({ level: config.logLevel, name: "ferry-worker" });
+  const log = createLogger({ level: config.logLevel, name: "ferry-worker", ...(config.logFormat ? { format: config.logFormat } : {}) });
   const runtime = await boot({ config, log });
-  const mirror = await startMirror(runtime);
-  log.info({ pool: mirror.pool?.id }, "worker up");
+  const metrics = createMetrics({ onCollectorError: (name, err) => log.warn({ err, collector: name }, "metrics collector failed") });
+  const mirror = await startMirror(runtime, { metrics });
+  // The tasks this worker runs are counted here: FERRY_METRICS_PORT exposes them to Prometheus.
+  let metricsServer: http.Server | null = null;
+  if (config.metrics.port) {
+    const serve = metricsHandler(metrics);
+    metricsServer = http.createServer((req, res) => {
+      if ((req.url ?? "/").split("?")[0] !== "/metrics") {
+        res.writeHead(404).end();
+        return;
+      }
+      serve(req, res).catch(() => res.writeHead(500).end());
+    });
+    await new Promise<void>((resolve, reject) => metricsServer!.once("error", reject).listen(config.metrics.port, config.metrics.host, resolve));
+  }
+  installConfigReload(mirror, log);
+  log.info({ pool: mirror.pool?.id, metricsPort: config.metrics.port }, "worker up");
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -32,6 +48,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "worker shutting down");
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
+    metricsServer?.close();
     await mirror.stop(10_000);
     await runtime.shutdown();
     process.exit(0);

@@ -106,7 +106,18 @@ function mapRegistry(
     note(at, "expected an object; skipped");
     return null;
   }
-  const urls = Array.isArray(e.urls) ? e.urls.filter((u): u is string => typeof u === "string").map((u) => u.replace(/\/+$/, "")) : [];
+  const urls = (Array.isArray(e.urls) ? e.urls.filter((u): u is string => typeof u === "string") : []).map((u, k) => {
+    try {
+      const parsed = new URL(u);
+      if (parsed.pathname !== "/" && parsed.pathname !== "") {
+        note(`${at}.urls[${k}]`, `a registry url has no path in Ferry: using ${parsed.origin} (put the path in content prefixes)`);
+        return parsed.origin;
+      }
+      return parsed.origin;
+    } catch {
+      return u; // reported by the registry schema when the config is validated
+    }
+  });
   if (urls.length === 0) {
     note(`${at}.urls`, "no urls; registry skipped");
     return null;
@@ -114,7 +125,9 @@ function mapRegistry(
   const out: Record<string, unknown> = { urls };
   for (const key of Object.keys(e)) if (!REGISTRY_FIELDS.has(key)) note(`${at}.${key}`, "unknown registry field");
   for (const key of ["onDemand", "tlsVerify", "onlySigned"] as const) if (e[key] !== undefined) out[key] = e[key];
-  for (const key of ["pollInterval", "retryDelay"] as const) if (e[key] !== undefined) out[key] = e[key];
+  if (e.pollInterval !== undefined) out.pollInterval = e.pollInterval;
+  // zot waits retryDelay between every retry; Ferry backs off from retryDelay up to maxRetryDelay.
+  if (e.retryDelay !== undefined) out.retryDelay = out.maxRetryDelay = e.retryDelay;
   if (e.maxRetries !== undefined) out.maxRetries = e.maxRetries;
   // zot converts Docker manifests to OCI unless preserveDigest; Ferry preserves by default.
   if (e.preserveDigest === false || e.preserveDigest === undefined) {

@@ -77,8 +77,13 @@ export function instrumentMirror(metrics: FerryMetrics, o: MirrorMetricsOptions)
       .then((s) => void (measured = { at: Date.now(), ...s }))
       .finally(() => (measuring = null)));
   metrics.addCollector("store", async () => {
-    if (!measured) await measure();
-    else if (Date.now() - measured.at > ttl) void measure().catch((err: unknown) => o.log.warn({ err }, "measuring the store failed"));
+    // A stale measurement is redone, waiting for it at most a couple of seconds (a huge pool
+    // finishes in the background and the next scrape gets it).
+    if (!measured || Date.now() - measured.at > ttl) {
+      const m = measure();
+      await Promise.race([m, new Promise((r) => setTimeout(r, 2000).unref())]);
+      m.catch((err: unknown) => o.log.warn({ err }, "measuring the store failed"));
+    }
     if (measured) {
       metrics.storeBytes.set(measured.bytes);
       metrics.storeBlobs.set(measured.blobs);
@@ -90,6 +95,8 @@ export function instrumentMirror(metrics: FerryMetrics, o: MirrorMetricsOptions)
     metrics.tasks.inc({ registry, kind: task.kind, outcome: end.outcome });
     metrics.taskDuration.observe({ registry, kind: task.kind }, end.durationMs / 1000);
     const r = end.result;
+    // New content: the next scrape measures the store again.
+    if (r?.bytesCopied && measured) measured.at = 0;
     if (r?.bytesCopied) metrics.bytesSynced.inc({ registry }, r.bytesCopied);
     if (r?.blobsCopied) metrics.blobsCopied.inc({ registry }, r.blobsCopied);
     if (r?.blobsSkipped) metrics.blobsSkipped.inc({ registry }, r.blobsSkipped);

