@@ -31,6 +31,8 @@ export interface BlobStreamInit {
   retry: RetryPolicy;
   what: string;
   signal?: AbortSignal;
+  /** Told before each resume (task history). */
+  onResume?: (err: OciError, delayMs: number, resume: number) => void;
 }
 
 function contentRangeStart(value: string | undefined): number | undefined {
@@ -80,7 +82,9 @@ export function verifiedBlobStream(init: BlobStreamInit): BlobStream {
         res.body.destroy();
         const err = isOciError(raw) ? raw : errorFromTransport(raw, what);
         if (!err.retryable || state.resumes >= init.retry.maxRetries) throw err;
-        await sleep(backoffDelay(init.retry, state.resumes), init.signal);
+        const delay = backoffDelay(init.retry, state.resumes);
+        init.onResume?.(err, delay, state.resumes + 1);
+        await sleep(delay, init.signal);
         state.resumes++;
         res = await init.reopen(received);
         if (res.status === 206) {

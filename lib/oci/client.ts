@@ -12,17 +12,17 @@ import { referrersTag } from "./cosign";
 import { helperCredentials, staticCredentials, type CredentialSource } from "./credentials";
 import { dockerConfigCredentials } from "./docker-config";
 import { createDispatcher } from "./dispatcher";
-import { isOciError, OciError } from "./errors";
+import { errorFromTransport, isOciError, OciError, redactUrl } from "./errors";
 import { observeLayer, redirectLayer, statusLayer } from "./layers";
 import { limitLayer, RequestLimiter } from "./limiter";
 import { parseManifest, readCapped, resolveMediaType, verifyManifestDigest, type Descriptor, type ParsedManifest } from "./manifest";
 import { bareMediaType, MANIFEST_ACCEPT, MediaTypes } from "./media-types";
-import { parseClientOptions, type RegistryClientOptions, type ResolvedClientOptions } from "./options";
+import { parseClientOptions, type RegistryClientOptions, type ResolvedClientOptions, type RetryInfo } from "./options";
 import { pages, parseNextLink } from "./paging";
 import { parseRateLimit, type RateLimitInfo } from "./rate-limit";
 import { isDigest, parseManifestRef, validateDigest, validateRepository } from "./reference";
-import { retryLayer } from "./retry";
-import { baseSend, compose, discard, header, type OciRequest, type Send } from "./transport";
+import { parseRetryAfter, retryLayer, withRetry } from "./retry";
+import { baseSend, compose, discard, header, type OciRequest, type OciResponse, type Send } from "./transport";
 
 /** What HEAD (or a cheap GET) tells about a manifest. */
 export interface ManifestInfo {
@@ -66,6 +66,8 @@ export class RegistryClient {
   private readonly ownsDispatcher: boolean;
   private readonly auth: Authenticator;
   private readonly send: Send;
+  /** `send` without the retry layer: for requests retried together with their body. */
+  private readonly sendOnce: Send;
   private lastRateLimit: RateLimitInfo | undefined;
   private closed = false;
 
@@ -81,20 +83,62 @@ export class RegistryClient {
     else source = staticCredentials(o.credentials);
     this.auth = new Authenticator(this.url, source, this.dispatcher, o.timeouts, o.userAgent);
     const base = baseSend(this.dispatcher, o.timeouts, o.userAgent);
-    this.send = compose(
+    const limiter = new RequestLimiter(o.maxConcurrentRequests, o.requestsPerSecond);
+    this.onRetry = o.onRetry
+      ? (err, delayMs, attempt) =>
+          safeNotify(o.onRetry!, { what: err.message.slice(0, 200), code: err.code, ...(err.status !== undefined ? { status: err.status } : {}), retry: attempt + 1, maxRetries: o.retry.maxRetries, delayMs, kind: "request" })
+      : undefined;
+    this.sendOnce = compose(
       base,
-      retryLayer(o.retry),
       statusLayer(),
       observeLayer((res) => {
         if (res.url.origin !== this.url.origin) return;
         const info = parseRateLimit(res.headers);
         if (info) this.lastRateLimit = info;
+        // 429 (or 503 with Retry-After) pauses the whole client, capped so a registry asking for
+        // hours cannot park every worker: past the cap the request fails and the task is retried.
+        const retryAfter = parseRetryAfter(header(res.headers, "retry-after"));
+        if (res.status === 429 || (res.status === 503 && retryAfter !== undefined)) {
+          limiter.holdUntil(Date.now() + Math.min(retryAfter ?? o.retry.retryDelayMs, o.retry.maxRetryDelayMs));
+        }
       }),
       authLayer(this.auth),
-      limitLayer(new RequestLimiter(o.maxConcurrentRequests, o.requestsPerSecond)),
+      limitLayer(limiter),
       redirectLayer(),
     );
+    this.send = retryLayer(o.retry, this.onRetry)(this.sendOnce);
   }
+
+  private readonly onRetry: ((err: OciError, delayMs: number, attempt: number) => void) | undefined;
+
+  /**
+   * A small document (manifest, tag or catalog page, referrers index) read whole, retried as a
+   * unit: a connection that drops in the middle of the body is as retryable as one that drops
+   * before the headers, and must not surface as a raw undici error (INTERNAL, no retry).
+   */
+  private document(req: OciRequest, max: number, tooLarge?: () => OciError): Promise<{ res: OciResponse; bytes: Buffer }> {
+    this.check();
+    return withRetry(
+      this.options.retry,
+      async () => {
+        const res = await this.sendOnce(req);
+        try {
+          const bytes = await readCapped(res.body, max, header(res.headers, "content-length"), req.what, tooLarge);
+          return { res, bytes };
+        } catch (err) {
+          res.body.destroy();
+          throw errorFromTransport(err, `${req.what} (${redactUrl(res.url)})`);
+        }
+      },
+      { ...(req.signal ? { signal: req.signal } : {}), ...(this.onRetry ? { onRetry: this.onRetry } : {}) },
+    );
+  }
+
+  private fetchPage = async (req: OciRequest): Promise<{ headers: OciResponse["headers"]; bytes: Buffer }> => {
+    const max = 32 * 1024 * 1024;
+    const { res, bytes } = await this.document(req, max, () => new OciError("INVALID_RESPONSE", `${req.what}: page is larger than ${max} bytes`));
+    return { headers: res.headers, bytes };
+  };
 
   /** The registry host (with port), e.g. `registry-1.docker.io`. */
   get host(): string {
@@ -121,7 +165,7 @@ export class RegistryClient {
     const first = this.v2("_catalog");
     const n = opts.pageSize ?? this.options.pageSize;
     if (n) first.searchParams.set("n", String(n));
-    return pages(this.send, { first, key: "repositories", scope: CATALOG_SCOPE, what: "catalog", maxPages: this.options.maxPages, ...sig(opts) });
+    return pages(this.fetchPage, { first, key: "repositories", scope: CATALOG_SCOPE, what: "catalog", maxPages: this.options.maxPages, ...sig(opts) });
   }
 
   /** Every repository in the catalog. */
@@ -138,7 +182,7 @@ export class RegistryClient {
     const first = this.v2(`${repository}/tags/list`);
     const n = opts.pageSize ?? this.options.pageSize;
     if (n) first.searchParams.set("n", String(n));
-    return pages(this.send, { first, key: "tags", scope: repositoryScope(repository), what: `tags of ${repository}`, maxPages: this.options.maxPages, ...sig(opts) });
+    return pages(this.fetchPage, { first, key: "tags", scope: repositoryScope(repository), what: `tags of ${repository}`, maxPages: this.options.maxPages, ...sig(opts) });
   }
 
   /** Every tag of `repository`. */
@@ -188,16 +232,18 @@ export class RegistryClient {
     validateRepository(repository);
     parseManifestRef(ref);
     const what = `GET manifest ${repository}${isDigest(ref) ? "@" : ":"}${ref}`;
-    const res = await this.request({
-      url: this.v2(`${repository}/manifests/${ref}`),
-      method: "GET",
-      headers: { accept: opts.accept?.join(", ") ?? MANIFEST_ACCEPT },
-      scope: repositoryScope(repository),
-      what,
-      notFoundCode: "MANIFEST_UNKNOWN",
-      ...sig(opts),
-    });
-    const bytes = await readCapped(res.body, this.options.maxManifestBytes, header(res.headers, "content-length"), what);
+    const { res, bytes } = await this.document(
+      {
+        url: this.v2(`${repository}/manifests/${ref}`),
+        method: "GET",
+        headers: { accept: opts.accept?.join(", ") ?? MANIFEST_ACCEPT },
+        scope: repositoryScope(repository),
+        what,
+        notFoundCode: "MANIFEST_UNKNOWN",
+        ...sig(opts),
+      },
+      this.options.maxManifestBytes,
+    );
     const digest = verifyManifestDigest(bytes, ref, header(res.headers, "docker-content-digest"), what);
     const mediaType = resolveMediaType(header(res.headers, "content-type"), bytes);
     const parsed = parseManifest(bytes, mediaType, what);
@@ -231,6 +277,7 @@ export class RegistryClient {
       reopen: (offset) => this.request({ ...req, headers: { range: `bytes=${offset}-` } }),
       retry: this.options.retry,
       what,
+      ...(this.options.onRetry ? { onResume: (err: OciError, delayMs: number, n: number) => safeNotify(this.options.onRetry!, { what, code: err.code, retry: n, maxRetries: this.options.retry.maxRetries, delayMs, kind: "resume" }) } : {}),
       ...sig(opts),
     });
   }
@@ -273,9 +320,8 @@ export class RegistryClient {
       for (let page = 0; ; page++) {
         if (page >= this.options.maxPages) throw new OciError("PAGING_LIMIT", `${what}: stopped after ${this.options.maxPages} pages`);
         seen.add(url.href);
-        const res = await this.request({ url, method: "GET", headers: { accept: MediaTypes.ociIndex }, scope: repositoryScope(repository), what, ...sig(opts) });
+        const { res, bytes } = await this.document({ url, method: "GET", headers: { accept: MediaTypes.ociIndex }, scope: repositoryScope(repository), what, ...sig(opts) }, this.options.maxManifestBytes);
         const ct = bareMediaType(header(res.headers, "content-type"));
-        const bytes = await readCapped(res.body, this.options.maxManifestBytes, header(res.headers, "content-length"), what);
         if (ct && ct !== MediaTypes.ociIndex && ct !== "application/json") {
           // Something (a UI, a proxy) answered that is not the referrers API.
           throw new OciError("UNSUPPORTED", `${what}: answer is ${ct}, not an OCI index`);
@@ -326,6 +372,14 @@ export class RegistryClient {
 
   private v2(path: string): URL {
     return new URL(`/v2/${path}`, this.url);
+  }
+}
+
+function safeNotify(fn: (info: RetryInfo) => void, info: RetryInfo): void {
+  try {
+    fn(info);
+  } catch {
+    // an observer must never break a request
   }
 }
 

@@ -4,7 +4,7 @@
  */
 export { RegistryClient } from "./client";
 export type { CallOptions, FetchedManifest, ManifestInfo, PingResult, ReferrersResult } from "./client";
-export type { RegistryClientOptions } from "./options";
+export type { RegistryClientOptions, RetryInfo } from "./options";
 export type { BlobStream } from "./blob-stream";
 export type { RateLimitInfo } from "./rate-limit";
 export type { Descriptor, ImageIndex, ImageManifest, ParsedManifest } from "./manifest";

@@ -4,6 +4,7 @@
  * download is the expensive part of a request, not its headers.
  */
 import { OciError } from "./errors";
+import { sleep } from "./retry";
 import type { Layer } from "./transport";
 
 /** FIFO concurrency gate plus an evenly spaced start rate. */
@@ -11,6 +12,7 @@ export class RequestLimiter {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
   private nextStart = 0;
+  private heldUntil = 0;
 
   constructor(
     private readonly maxConcurrent: number,
@@ -22,8 +24,23 @@ export class RequestLimiter {
     return this.active;
   }
 
+  /**
+   * Holds every new request until `until` (ms since epoch): the registry said `Retry-After`, and
+   * that is about the client, not one request. Without it, the other requests of a sync keep
+   * starting while the one that got the 429 waits, and the storm feeds itself (invariant 5).
+   */
+  holdUntil(until: number): void {
+    if (until > this.heldUntil) this.heldUntil = until;
+  }
+
+  /** When new requests may start again (0: not held). */
+  get holdEndsAt(): number {
+    return this.heldUntil;
+  }
+
   /** Waits for a slot (and the rate), returning its release function. */
   async acquire(signal?: AbortSignal): Promise<() => void> {
+    while (this.heldUntil > Date.now()) await sleep(this.heldUntil - Date.now(), signal);
     if (this.active >= this.maxConcurrent) {
       await new Promise<void>((resolve, reject) => {
         const wake = () => {

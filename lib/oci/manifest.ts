@@ -82,9 +82,14 @@ export function resolveMediaType(contentType: string | undefined, bytes: Buffer)
 }
 
 /** Reads at most `max` bytes; more (announced or actual) is MANIFEST_TOO_LARGE and the body is dropped. */
-export async function readCapped(body: Readable, max: number, contentLength: string | undefined, what: string): Promise<Buffer> {
+export async function readCapped(
+  body: Readable,
+  max: number,
+  contentLength: string | undefined,
+  what: string,
+  tooLarge: () => OciError = () => new OciError("MANIFEST_TOO_LARGE", `${what}: manifest is larger than the ${max}-byte limit`),
+): Promise<Buffer> {
   const announced = contentLength === undefined ? undefined : Number(contentLength);
-  const tooLarge = () => new OciError("MANIFEST_TOO_LARGE", `${what}: manifest is larger than the ${max}-byte limit`);
   if (announced !== undefined && announced > max) {
     body.on("error", () => {});
     body.destroy();

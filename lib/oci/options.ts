@@ -5,7 +5,19 @@
 import { Dispatcher } from "undici";
 import { z } from "zod";
 import type { CredentialHelper, Credentials } from "./credentials";
-import { OciError } from "./errors";
+import { OciError, type OciErrorCode } from "./errors";
+
+/** One retry (or Range resume of a blob) the client is about to make. */
+export interface RetryInfo {
+  what: string;
+  code: OciErrorCode;
+  status?: number;
+  /** 1-based number of this retry for the request. */
+  retry: number;
+  maxRetries: number;
+  delayMs: number;
+  kind: "request" | "resume";
+}
 
 const credentialsSchema = z.union([
   z.object({ username: z.string().min(1, { error: "credentials.username must not be empty" }), password: z.string() }).strict(),
@@ -83,6 +95,8 @@ export const clientOptionsSchema = z
     /** Give up paging after this many pages. */
     maxPages: z.number().int().min(1).default(10_000),
     userAgent: z.string().min(1).default("ferry"),
+    /** Told about every retry and blob resume (task history); must not throw. */
+    onRetry: z.custom<(info: RetryInfo) => void>((v) => typeof v === "function", { error: "onRetry must be a function" }).optional(),
   })
   .strict()
   .superRefine((o, ctx) => {

@@ -5,7 +5,11 @@
  * never pin a worker in an endless loop.
  */
 import { OciError } from "./errors";
-import { readText, type OciRequest, type Send } from "./transport";
+import type { IncomingHttpHeaders } from "node:http";
+import type { OciRequest } from "./transport";
+
+/** Fetches one page whole (retried as a unit, body included). */
+export type FetchPage = (req: OciRequest) => Promise<{ headers: IncomingHttpHeaders; bytes: Buffer }>;
 
 /** The `rel="next"` target of a Link header, if any. */
 export function parseNextLink(link: string | string[] | undefined): string | undefined {
@@ -29,7 +33,7 @@ export interface PageRequest {
 }
 
 /** Yields each page's list (possibly empty) until the registry stops giving a next link. */
-export async function* pages(send: Send, p: PageRequest): AsyncGenerator<string[]> {
+export async function* pages(fetchPage: FetchPage, p: PageRequest): AsyncGenerator<string[]> {
   const followed = new Set<string>([p.first.href]);
   let url = p.first;
   let previous: string | undefined;
@@ -38,8 +42,8 @@ export async function* pages(send: Send, p: PageRequest): AsyncGenerator<string[
       throw new OciError("PAGING_LIMIT", `${p.what}: stopped after ${p.maxPages} pages; raise maxPages if the registry really is that large`);
     }
     const req: OciRequest = { url, method: "GET", headers: { accept: "application/json" }, scope: p.scope, what: p.what, ...(p.signal ? { signal: p.signal } : {}) };
-    const res = await send(req);
-    const text = await readText(res.body, 32 * 1024 * 1024);
+    const res = await fetchPage(req);
+    const text = res.bytes.toString("utf8");
     let items: string[];
     try {
       const body = JSON.parse(text) as Record<string, unknown>;
