@@ -8,7 +8,7 @@
  * the same content, and a second opinion would hide the real problem.
  */
 import type { Dispatcher } from "undici";
-import { isOciError, RegistryClient, type CredentialHelper, type RegistryClientOptions } from "../oci";
+import { isOciError, RegistryClient, type CredentialHelper, type RegistryClientOptions, type RetryInfo } from "../oci";
 import type { RegistryConfig } from "./config";
 import type { TreeOptions } from "./copy-image";
 import { getOCIDigest, type OCIDigest } from "./predict-digest";
@@ -28,6 +28,8 @@ export interface RemoteOptions {
   penaltyMs?: number;
   now?: () => number;
   userAgent?: string;
+  /** Told about every client retry and blob resume. */
+  onRetry?: (info: RetryInfo) => void;
 }
 
 export class Remote {
@@ -103,6 +105,7 @@ function clientOptions(config: RegistryConfig, url: string, options: RemoteOptio
     retry: { maxRetries: config.maxRetries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs },
     ...(config.requestsPerSecond !== undefined ? { requestsPerSecond: config.requestsPerSecond } : {}),
     ...(options.userAgent ? { userAgent: options.userAgent } : {}),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
   };
   if (options.dispatcher) o.dispatcher = options.dispatcher;
   else if (!config.tlsVerify || config.caCert || config.clientCert) {

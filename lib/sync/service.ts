@@ -19,9 +19,10 @@
  *
  * A failing tag gets a `failed` outcome and the rest of the repository goes on (zot stops).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Dispatcher } from "undici";
 import { AppError, isAppError } from "../errors";
-import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type RegistryClient } from "../oci";
+import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type RegistryClient, type RetryInfo } from "../oci";
 import type { Store } from "../store";
 import { CatalogCache } from "./catalog";
 import { parseRegistryConfig, type ContentRule, type RegistryConfig, type RegistryConfigInput } from "./config";
@@ -96,6 +97,8 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
   private readonly now: () => Date;
   private readonly tagConcurrency: number;
   private readonly background = new Map<string, Promise<SyncImageResult>>();
+  /** The operation a client retry belongs to, so its task history can show it. */
+  private readonly operation = new AsyncLocalStorage<SyncContext>();
   private closed = false;
 
   constructor(
@@ -109,6 +112,7 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
       ...(deps.credentialHelper ? { credentialHelper: deps.credentialHelper } : {}),
       ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
       ...(deps.failoverPenaltyMs !== undefined ? { penaltyMs: deps.failoverPenaltyMs } : {}),
+      onRetry: (info) => this.onRetry(info),
     });
     this.catalog = new CatalogCache(
       () => this.remote.use((c) => c.listRepositories()),
@@ -147,7 +151,11 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     return this.rules.localRepoFor(upstreamRepo);
   }
 
-  async syncRepo(ctx: SyncContext, upstreamRepo: string): Promise<SyncRepoResult> {
+  syncRepo(ctx: SyncContext, upstreamRepo: string): Promise<SyncRepoResult> {
+    return this.bounded(ctx, `repository ${upstreamRepo}`, (c) => this.syncRepoNow(c, upstreamRepo));
+  }
+
+  private async syncRepoNow(ctx: SyncContext, upstreamRepo: string): Promise<SyncRepoResult> {
     const rule = this.rules.ruleFor(upstreamRepo);
     const localRepo = rule ? this.rules.localRepoFor(upstreamRepo) : null;
     if (!rule || !localRepo) {
@@ -184,7 +192,11 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     return { localRepo, outcomes, bytesCopied: counters.bytesCopied, blobsCopied: counters.blobsCopied, blobsSkipped: counters.blobsSkipped };
   }
 
-  async syncImage(ctx: SyncContext, localRepo: string, reference: string): Promise<SyncImageResult> {
+  syncImage(ctx: SyncContext, localRepo: string, reference: string): Promise<SyncImageResult> {
+    return this.bounded(ctx, `image ${localRepo}:${reference}`, (c) => this.syncImageNow(c, localRepo, reference));
+  }
+
+  private async syncImageNow(ctx: SyncContext, localRepo: string, reference: string): Promise<SyncImageResult> {
     const { upstreamRepo, rule } = this.route(localRepo);
     const byDigest = isDigest(reference);
     if (!byDigest) {
@@ -216,7 +228,11 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     return p;
   }
 
-  async syncReferrers(ctx: SyncContext, localRepo: string, subjectDigest: string, artifactTypes: string[]): Promise<SyncRepoResult> {
+  syncReferrers(ctx: SyncContext, localRepo: string, subjectDigest: string, artifactTypes: string[]): Promise<SyncRepoResult> {
+    return this.bounded(ctx, `referrers of ${localRepo}@${subjectDigest}`, (c) => this.syncReferrersNow(c, localRepo, subjectDigest, artifactTypes));
+  }
+
+  private async syncReferrersNow(ctx: SyncContext, localRepo: string, subjectDigest: string, artifactTypes: string[]): Promise<SyncRepoResult> {
     const { upstreamRepo } = this.route(localRepo);
     const counters = newCounters();
     const outcomes = await this.remote.use(
@@ -235,6 +251,39 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     this.closed = true;
     await Promise.allSettled([...this.background.values()]);
     await this.remote.close();
+  }
+
+  /**
+   * Runs one operation bounded by `syncTimeout` (a hostile upstream that trickles bytes forever
+   * must not pin a worker: undici's body timeout only measures silence between chunks) and with
+   * its retries reported to `ctx.event`. Running past the bound is UPSTREAM_TIMEOUT.
+   */
+  private async bounded<T>(ctx: SyncContext, what: string, fn: (ctx: SyncContext) => Promise<T>): Promise<T> {
+    const timeout = AbortSignal.timeout(this.config.syncTimeoutMs);
+    const inner: SyncContext = { ...ctx, signal: AbortSignal.any([ctx.signal, timeout]) };
+    try {
+      return await this.operation.run(inner, () => fn(inner));
+    } catch (err) {
+      if (timeout.aborted && !ctx.signal.aborted) {
+        throw new AppError("UPSTREAM_TIMEOUT", `sync of ${what} from ${this.registryName} took longer than syncTimeout (${this.config.syncTimeoutMs} ms)`, {
+          cause: err,
+          details: { syncTimeoutMs: this.config.syncTimeoutMs },
+        });
+      }
+      throw err;
+    }
+  }
+
+  private onRetry(info: RetryInfo): void {
+    const ctx = this.operation.getStore();
+    const verb = info.kind === "resume" ? "resuming" : "retrying";
+    ctx?.event?.("warn", `${verb} (${info.retry} of ${info.maxRetries}) in ${info.delayMs} ms after ${info.code}: ${info.what}`, {
+      retry: info.retry,
+      maxRetries: info.maxRetries,
+      code: info.code,
+      delayMs: info.delayMs,
+      kind: info.kind,
+    });
   }
 
   private route(localRepo: string): { upstreamRepo: string; rule: ContentRule } {
