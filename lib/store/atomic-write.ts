@@ -53,6 +53,9 @@ export async function writeVerifiedTemp(
       }
       await pending;
       pending = writeAll(fh, chunk);
+      // Observed now, awaited later: if the body fails (or overruns) before the next await, a
+      // rejected write (ENOSPC) must not become an unhandled rejection that kills the process.
+      pending.catch(() => undefined);
       hash.update(chunk);
     }
     await pending;

@@ -8,6 +8,7 @@ import { access, mkdir, realpath } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { AppError } from "../errors";
 import type { Durability } from "./atomic-write";
+import { storeError } from "./atomic-write";
 import { commitStaging } from "./commit";
 import { BoundedMap, type StoreContext } from "./context";
 import { deleteManifest, deleteTag } from "./delete";
@@ -81,12 +82,18 @@ export class FsStore implements Store {
     }
   }
 
+  // A full disk can strike in any mkdir, link or write of these two; the caller must see
+  // STORE_FULL (not a raw ENOSPC that becomes INTERNAL) wherever it happened.
   stage(repo: string): Promise<Staging> {
-    return FsStaging.create(this.ctx, repo);
+    return FsStaging.create(this.ctx, repo).catch((err: unknown) => {
+      throw storeError(err);
+    });
   }
 
   commitAll(repo: string, staging: Staging): Promise<CommitResult> {
-    return commitStaging(this.ctx, repo, this.own(staging));
+    return commitStaging(this.ctx, repo, this.own(staging)).catch((err: unknown) => {
+      throw storeError(err);
+    });
   }
 
   async cleanupImage(staging: Staging): Promise<void> {
