@@ -1,5 +1,6 @@
 import { AppError } from "../errors";
 import type { TaskHandler, TaskRecord, TaskResult } from "../scheduler";
+import type { TagOutcome } from "../sync";
 import type { ServiceCache } from "./services";
 
 /**
@@ -16,6 +17,7 @@ export function createTaskHandler(services: ServiceCache): TaskHandler {
     switch (task.kind) {
       case "syncRepo": {
         const r = await service.syncRepo(ctx, task.repository);
+        storeFullFails(r.outcomes);
         return { outcomes: r.outcomes, bytesCopied: r.bytesCopied, blobsCopied: r.blobsCopied, blobsSkipped: r.blobsSkipped };
       }
       case "syncImage": {
@@ -30,10 +32,22 @@ export function createTaskHandler(services: ServiceCache): TaskHandler {
       case "syncReferrers": {
         if (!task.reference) throw new AppError("BAD_USER_INPUT", "syncReferrers needs a subject digest");
         const r = await service.syncReferrers(ctx, task.repository, task.reference, []);
+        storeFullFails(r.outcomes);
         return { outcomes: r.outcomes, bytesCopied: r.bytesCopied, blobsCopied: r.blobsCopied, blobsSkipped: r.blobsSkipped };
       }
       default:
         throw new AppError("BAD_USER_INPUT", `unknown task kind ${String(task.kind)}`);
     }
   };
+}
+
+/**
+ * A full disk is not one tag's problem: every tag after it fails the same way. The task fails
+ * with STORE_FULL (retryable, so it runs again with backoff once space may be free) and keeps the
+ * per-tag outcomes, instead of "succeeding" with every tag failed.
+ */
+function storeFullFails(outcomes: TagOutcome[]): void {
+  const full = outcomes.find((o) => o.status === "failed" && o.code === "STORE_FULL");
+  if (!full || full.status !== "failed") return;
+  throw Object.assign(new AppError("STORE_FULL", `the store's disk is full: ${full.message}`), { retryable: true, outcomes });
 }
