@@ -137,4 +137,4 @@ export const ENV_KEYS: Record<string, string[]> = {
 };
 
 /** FERRY_* variables that are read elsewhere and must not be flagged as unknown. */
-export const ENV_PASSTHROUGH = new Set(["FERRY_CONFIG"]);
+export const ENV_PASSTHROUGH = new Set(["FERRY_CONFIG", "FERRY_URL", "FERRY_TOKEN"]);
