@@ -75,14 +75,18 @@ export class FsStaging implements Staging {
     return { digest, size, deduped: false };
   }
 
-  async linkExistingBlob(digest: string): Promise<boolean> {
+  async linkExistingBlob(digest: string, size?: number): Promise<boolean> {
     this.assertOpen();
     const { algorithm } = parseDigest(digest);
     await this.ensureAlgorithm(algorithm);
-    if (this.blobs.has(digest) || this.manifests.has(digest)) return true;
-    const size = await this.linkExisting(digest);
-    if (size === null) return false;
-    this.blobs.set(digest, size);
+    const known = this.blobs.get(digest) ?? this.manifests.get(digest)?.size ?? (await this.linkExisting(digest));
+    if (known === null) return false;
+    if (size !== undefined && known !== size) {
+      throw new AppError("DIGEST_MISMATCH", "blob size differs from the stored content's size", {
+        details: { digest, size, stored: known },
+      });
+    }
+    if (!this.manifests.has(digest)) this.blobs.set(digest, known);
     return true;
   }
 

@@ -30,8 +30,12 @@ export interface Staging {
    * a no-op: `body` is destroyed unread and `deduped` is true.
    */
   writeBlob(digest: string, size: number, body: Body): Promise<BlobWriteResult>;
-  /** Links a blob the store already holds (see `Store.hasBlob`); false when it holds no such blob. */
-  linkExistingBlob(digest: string): Promise<boolean>;
+  /**
+   * Links a blob the store already holds (see `Store.hasBlob`); false when it holds no such blob.
+   * With `size`, content of another size is refused (DIGEST_MISMATCH): a manifest that lies about
+   * a blob's size must not be committed just because the bytes happen to be in the store.
+   */
+  linkExistingBlob(digest: string, size?: number): Promise<boolean>;
   /** Stores a manifest after checking it parses and, if given, matches `digest`. Returns its digest. */
   writeManifest(bytes: Uint8Array, options: { mediaType: string; digest?: string }): Promise<string>;
   /** Points `tag` at a manifest staged here (or already in the repository) at commit. */

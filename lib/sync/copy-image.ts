@@ -20,7 +20,7 @@
  */
 import { pipeline, Transform } from "node:stream";
 import { AppError } from "../errors";
-import { computeDigest, isIndexMediaType, MediaTypes, type Descriptor, type FetchedManifest, type RegistryClient } from "../oci";
+import { computeDigest, isIndexMediaType, MediaTypes, validateDigest, type Descriptor, type FetchedManifest, type RegistryClient } from "../oci";
 import type { Staging, Store } from "../store";
 import { formatPlatform, platformMatches, type PlatformSpec } from "./content-rules";
 import { convertImageManifest, convertIndex, isDockerManifestType } from "./convert-oci";
@@ -282,6 +282,9 @@ function rewriteIndex(indexBytes: Buffer, manifests: Array<Record<string, unknow
  */
 async function copyBlob(job: CopyJob, d: Descriptor): Promise<void> {
   const { env, staging, counters } = job;
+  // An upstream descriptor's digest is checked as the client checks it (UNSUPPORTED_DIGEST for
+  // md5 and friends) before the store sees it (which would only say BAD_USER_INPUT).
+  validateDigest(d.digest);
   for (;;) {
     const running = env.inflight.get(d.digest);
     if (!running) break;
@@ -289,7 +292,7 @@ async function copyBlob(job: CopyJob, d: Descriptor): Promise<void> {
   }
   // Registered before the first await, so a concurrent copy of the same digest waits for this one.
   const work = (async () => {
-    if (await staging.linkExistingBlob(d.digest)) {
+    if (await staging.linkExistingBlob(d.digest, d.size)) {
       counters.blobsSkipped++;
       report(job);
       return;
