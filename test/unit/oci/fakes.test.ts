@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { RegistryClient, type OciError, type CredentialHelper } from "../../../lib/oci";
 import { fakeServer, json, registryError, type FakeServer } from "./fake-server";
@@ -29,7 +30,7 @@ async function drain(stream: AsyncIterable<unknown>): Promise<Buffer> {
   for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
-function sendManifest(res: import("node:http").ServerResponse, bytes = manifestBytes, extra: Record<string, string> = {}) {
+function sendManifest(res: ServerResponse, bytes = manifestBytes, extra: Record<string, string> = {}) {
   res.writeHead(200, { "content-type": OCI_MANIFEST, "content-length": bytes.length, "docker-content-digest": sha(bytes), ...extra });
   res.end(bytes);
 }
