@@ -60,7 +60,7 @@ describe("starting Ferry", () => {
     const first = await startFerry({ FERRY_DATA_DIR: dataDir });
     const page = await fetch(first.url + "/");
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain("embedded Postgres");
+    expect(await page.text()).toContain("Ferry");
     const ready = (await (await fetch(first.url + "/api/ready")).json()) as { database: { embedded: boolean } };
     expect(ready.database.embedded).toBe(true);
     const health = await fetch(first.url + "/api/health");
