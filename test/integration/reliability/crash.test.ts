@@ -90,9 +90,18 @@ describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync",
     return w;
   };
   const newServer = async (): Promise<FerryProcess> => {
-    const s = await startFerry({ ...env, FERRY_WORKERS: "2" });
-    all.push(s);
-    return s;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const s = await startFerry({ ...env, FERRY_WORKERS: "2" });
+        all.push(s);
+        return s;
+      } catch (err) {
+        // Another process in this checkout may be rebuilding the dashboard (.next is replaced
+        // while it builds): wait for that build, then start again. Not a Ferry failure.
+        if (attempt > 0 || !/production build/.test(String(err))) throw err;
+        await ensureBuilt(process.cwd(), () => {});
+      }
+    }
   };
 
   it(`survives ${KILLS} SIGKILLs of the server and workers, then completes with a verified store`, async () => {
@@ -116,11 +125,18 @@ describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync",
         // Keep a round going: once one ends, start the next (later rounds HEAD every tag).
         if (g.roundEndedAt) await triggerRound(sql, g.registryId).catch(() => undefined);
       }
-      const pick = rng();
-      const victimPid = pick < 0.25 && server ? server.child.pid : workers[pick < 0.625 ? 0 : 1]!.pid;
-      const owned = await db.task.count({ where: { status: "running", leaseOwner: { contains: `:${victimPid}:` } } });
-      if (owned > 0) midTask++;
-      if (pick < 0.25 && server) {
+      // Mostly a process that is running a task right now (a kill mid-copy), sometimes any.
+      const owners = (await db.task.findMany({ where: { status: "running" }, select: { leaseOwner: true } })).map((t) => t.leaseOwner ?? "");
+      const busy = (pid: number | undefined) => pid !== undefined && owners.some((o) => o.includes(`:${pid}:`));
+      const candidates: Array<"server" | 0 | 1> = [];
+      if (server && busy(server.child.pid)) candidates.push("server");
+      for (const i of [0, 1] as const) if (busy(workers[i]!.pid)) candidates.push(i);
+      const r1 = rng();
+      const r2 = rng();
+      const choice: "server" | 0 | 1 =
+        r1 < 0.7 && candidates.length > 0 ? candidates[Math.floor(r2 * candidates.length)]! : r2 < 0.25 ? "server" : r2 < 0.625 ? 0 : 1;
+      if (choice === "server" ? busy(server?.child.pid) : busy(workers[choice]!.pid)) midTask++;
+      if (choice === "server" && server) {
         const victim = server;
         server = null;
         victim.child.kill("SIGKILL");
@@ -128,7 +144,7 @@ describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync",
         log.push(`${k}: server`);
         server = await newServer();
       } else {
-        const i = pick < 0.625 ? 0 : 1;
+        const i = choice === "server" ? 0 : choice;
         const victim = workers[i]!;
         victim.child.kill("SIGKILL");
         await victim.exited;
@@ -172,6 +188,6 @@ describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync",
     expect(cmp.problems).toEqual([]);
     expect(cmp.tags).toBe(REPOS.length * TAGS.length);
     console.log(`crash suite: ${KILLS} kills (${log.filter((l) => l.includes("server")).length} of the server), ${midTask} while the victim was running a task, ${expired} tasks run more than once, ${Math.round((Date.now() - started) / 1000)} s`);
-    expect(midTask).toBeGreaterThan(KILLS / 3);
+    expect(midTask).toBeGreaterThanOrEqual(KILLS / 2);
   }, 300_000);
 });
