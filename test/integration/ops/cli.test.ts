@@ -101,7 +101,7 @@ describe.skipIf(!registryAvailable())("ferry CLI", () => {
     const lines = follow.stdout.trim().split("\n");
     // Several lines: the task was seen running with bytes moving, then succeeded with a full bar.
     expect(lines.some((l) => / running /.test(l))).toBe(true);
-    const sizes = lines.filter((l) => / running /.test(l)).map((l) => /\] +(\S+ \S*B)/.exec(l)?.[1]);
+    const sizes = lines.filter((l) => / running /.test(l)).map((l) => /% +(\S+ \S*B)\//.exec(l)?.[1]);
     expect(new Set(sizes).size, follow.stdout).toBeGreaterThan(1);
     expect(lines.at(-1)).toMatch(new RegExp(`^#${id}\\s+succeeded\\s+syncImage\\s+\\[#{24}\\] 100%.*hub/apps/big:1\\.0`));
   });
