@@ -2,7 +2,7 @@
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import { useState } from "react";
-import { api, errorMessage } from "../_lib/api";
+import { api, errorMessage, leaveTo } from "../_lib/api";
 
 export interface NavItem {
   href: string;
@@ -42,7 +42,7 @@ export function LogoutButton() {
           setPending(true);
           try {
             await api("DELETE", "/session");
-            window.location.assign("/login");
+            leaveTo("/login");
           } catch (e) {
             setErr(errorMessage(e));
             setPending(false);

@@ -25,6 +25,14 @@ export function csrfToken(): string {
   return document.querySelector<HTMLMetaElement>('meta[name="ferry-csrf"]')?.content ?? "";
 }
 
+let leaving = false;
+
+/** Navigates away for good (sign-out): later 401s from background polling must not redirect again. */
+export function leaveTo(url: string): void {
+  leaving = true;
+  window.location.assign(url);
+}
+
 export async function api<T>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (method !== "GET") headers["x-csrf-token"] = csrfToken();
@@ -44,8 +52,8 @@ export async function api<T>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
   }
   if (!res.ok) {
     const p = (json ?? {}) as { detail?: string; title?: string; code?: string; issues?: Issue[]; details?: { issues?: Issue[] } };
-    if (res.status === 401 && typeof window !== "undefined" && !path.startsWith("/session")) {
-      window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+    if (res.status === 401 && typeof window !== "undefined" && !path.startsWith("/session") && !leaving) {
+      leaveTo(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
     }
     throw new ApiError(p.detail ?? p.title ?? `HTTP ${res.status}`, res.status, p.code ?? "HTTP_" + res.status, p.issues ?? p.details?.issues ?? []);
   }

@@ -12,7 +12,7 @@ import type { Generator, Task } from "./types";
 
 export type LiveStatus = "connecting" | "live" | "polling";
 
-const GENERATOR_FIELDS = "registryId registryName phase paused round lastRepo reposDone reposQueued runningTasks roundStartedAt roundEndedAt backoffUntil waitTimeMs nextRoundAt lastError leaderId updatedAt";
+const GENERATOR_FIELDS = "registryId registryName phase paused round lastRepo reposDone reposQueued runningTasks roundStartedAt roundEndedAt backoffUntil waitTimeMs nextRoundAt lastError updatedAt";
 const TASK_FIELDS =
   "id kind registryId registryName repository reference priority status attempts maxAttempts trigger runAfter queuedAt startedAt finishedAt bytesCopied blobsCopied blobsSkipped bytesTotal outcomes errorCode errorMessage";
 
@@ -81,8 +81,15 @@ export function useLive(opts: LiveOptions): LiveStatus {
               const v = r.data?.[key];
               if (v) deliver(v);
             },
-            error: () => startPolling(),
-            complete: () => (stopped ? undefined : startPolling()),
+            error: (err) => {
+              console.warn("live updates: stream failed, polling instead", err);
+              startPolling();
+            },
+            complete: () => {
+              if (stopped) return;
+              console.warn("live updates: stream ended, polling instead");
+              startPolling();
+            },
           },
           { connected },
         );

@@ -129,6 +129,8 @@ export function RegistryForm({ initial }: { initial: Registry | null }) {
     try {
       const r = await api<T>("POST", path, { config: input(), ...(editing ? { existing: initial.name } : {}) });
       setIssues({});
+      // The config is valid now: an earlier save error no longer applies.
+      setFb((f) => (f?.kind === "error" ? null : f));
       return r;
     } catch (e) {
       setIssues(issuesByField(e));

@@ -1,0 +1,308 @@
+/**
+ * The dashboard end to end, in Debian's Chromium against a real Ferry process and a real
+ * docker-registry upstream: first-run setup, sign-in, creating a registry through the form (an
+ * invalid URL is reported inline, from the API's validation), the content-rules dry run, a round
+ * watched live on the overview and the task list without reloading, the task page's per-tag
+ * outcomes, the repository browser with its pull command, cancel and retry, and a viewer who finds
+ * no mutating controls. Screenshots of each page go to `screenshotDir()`; the "Lighthouse basics"
+ * (no console errors, labelled fields, keyboard reachability) are checked on the way.
+ */
+import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../../../scripts/build-if-needed";
+import { createTestDatabase, type TestDatabase } from "../../helpers/db";
+import { startFerry, type FerryProcess } from "../../helpers/ferry-process";
+import { pushImage } from "../../helpers/images";
+import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
+import { chromiumAvailable, launchChromium, screenshotDir, unlabelledFields, unreachableByKeyboard, watchConsole } from "./browser";
+
+const ADMIN = { username: "ada", password: "correct horse battery staple" };
+const VIEWER = { username: "vic", password: "viewer password 123" };
+
+describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a real browser", () => {
+  let tmp: string;
+  let registry: TestRegistry;
+  let tdb: TestDatabase;
+  let ferry: FerryProcess;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const consoleErrors: string[] = [];
+  const shots = screenshotDir();
+
+  const shot = async (name: string, p: Page = page) => {
+    await p.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  };
+  const go = async (p: string) => {
+    await page.goto(`${ferry.url}${p}`);
+    await page.waitForLoadState("load");
+  };
+  const login = async (who: { username: string; password: string }) => {
+    await go("/login");
+    await page.getByLabel("Username").fill(who.username);
+    await page.getByLabel("Password").fill(who.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${ferry.url}/`);
+  };
+  const logout = async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/login/);
+  };
+
+  beforeAll(async () => {
+    await ensureBuilt(process.cwd(), () => {});
+    tmp = await mkdtemp(path.join(os.tmpdir(), "ferry-ui-"));
+    registry = await startRegistry();
+    for (const tag of ["1.0", "1.1", "latest"]) await pushImage(registry, "team/app", tag, { layers: [200_000, 4096] });
+    await pushImage(registry, "team/tool", "1.0", { layers: [50_000] });
+    await pushImage(registry, "other/thing", "2.0", { layers: [1024] });
+    tdb = await createTestDatabase();
+    ferry = await startFerry({
+      DATABASE_URL: tdb.url,
+      FERRY_STORE_DIR: path.join(tmp, "store"),
+      FERRY_DATA_DIR: path.join(tmp, "data"),
+      FERRY_GENERATOR_TICK_MS: "200",
+      FERRY_TASK_LEASE_MS: "2000",
+    });
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: ferry.url });
+    page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    watchConsole(page, consoleErrors);
+  }, 900_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await ferry?.stop("SIGTERM");
+    await tdb?.drop();
+    await registry?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("runs first-run setup, then signs out and back in (a wrong password is reported)", async () => {
+    await go("/");
+    expect(page.url()).toBe(`${ferry.url}/setup`);
+    await shot("setup");
+    const token = (await readFile(path.join(tmp, "data", "setup.token"), "utf8")).trim();
+    await page.getByLabel("Setup token").fill(token);
+    await page.getByLabel("Admin username").fill(ADMIN.username);
+    await page.getByLabel("Password", { exact: true }).fill(ADMIN.password);
+    await page.getByLabel("Password again").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Create administrator" }).click();
+    await page.waitForURL(`${ferry.url}/`);
+    await expect.poll(() => page.getByTestId("whoami").textContent()).toContain(ADMIN.username);
+    await expect.poll(() => page.getByText("No registries yet").count()).toBe(1);
+    await shot("overview-empty");
+
+    await logout();
+    await page.getByLabel("Username").fill(ADMIN.username);
+    await page.getByLabel("Password").fill("wrong password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.locator(".feedback.error").textContent()).toMatch(/password|credentials|invalid/i);
+    await shot("login-error");
+    await login(ADMIN);
+  });
+
+  it("creates a registry through the form: inline validation error, test connection, rules preview", async () => {
+    await go("/registries");
+    await expect.poll(() => page.getByText("No registries yet").count()).toBe(1);
+    await page.getByRole("link", { name: "Add registry" }).click();
+    await page.waitForURL(/\/registries\/new/);
+    await page.getByLabel("Name", { exact: true }).fill("upstream");
+    await page.getByLabel(/^URLs/).fill("ftp://not-a-registry/path");
+    await page.getByLabel("Poll interval").fill("1h");
+    await page.getByRole("button", { name: "Create registry" }).click();
+    // The API's validation message, shown under the field it is about.
+    const urlsError = page.locator("#err-urls");
+    await expect.poll(() => urlsError.textContent()).toMatch(/registry root/);
+    expect(await page.getByLabel(/^URLs/).getAttribute("aria-invalid")).toBe("true");
+    await shot("registry-form-invalid");
+
+    await page.getByLabel(/^URLs/).fill(registry.url);
+    await page.getByRole("button", { name: "Add rule" }).click();
+    const rule = page.getByRole("group", { name: "Rule 1" });
+    await rule.getByLabel("Prefix", { exact: true }).fill("team/**");
+    await rule.getByLabel("Tags regex").fill("^1\\.");
+    await page.getByRole("button", { name: "Test connection" }).click();
+    await expect.poll(() => page.getByText(/Connected to/).count()).toBe(1);
+    await page.getByRole("button", { name: "Preview rules (dry run)" }).click();
+    const preview = page.getByTestId("preview");
+    await expect.poll(() => preview.textContent()).toContain("2 of 3 repositories match");
+    const appRow = preview.locator("tr", { hasText: "team/app" });
+    expect(await appRow.locator(".chip").allTextContents()).toEqual(["1.0", "1.1"]);
+    expect(await appRow.textContent()).toContain("1 tags");
+    expect(await preview.locator("tr", { hasText: "other/thing" }).textContent()).toContain("not mirrored");
+    // The preview follows edits of the rules.
+    await rule.getByLabel("Exclude regex").fill("^1\\.1$");
+    await expect.poll(async () => appRow.locator(".chip").allTextContents(), { timeout: 15_000 }).toEqual(["1.0"]);
+    await rule.getByLabel("Exclude regex").fill("");
+    await expect.poll(async () => appRow.locator(".chip").allTextContents(), { timeout: 15_000 }).toEqual(["1.0", "1.1"]);
+    expect(await unlabelledFields(page)).toEqual([]);
+    await shot("registry-form-preview");
+
+    await page.getByRole("button", { name: "Create registry" }).click();
+    await page.waitForURL(/\/registries\/upstream/);
+    expect(await unreachableByKeyboard(page)).toEqual([]);
+  });
+
+  it("shows the round live on the overview and the task list, without reloading", async () => {
+    const tasksPage = await context.newPage();
+    watchConsole(tasksPage, consoleErrors);
+    await tasksPage.goto(`${ferry.url}/tasks`);
+    await go("/");
+    await page.evaluate(() => ((window as unknown as { __noReload: number }).__noReload = 1));
+    await tasksPage.evaluate(() => ((window as unknown as { __noReload: number }).__noReload = 1));
+    const card = page.getByTestId("registry-card-upstream");
+    await expect.poll(() => page.getByTestId("live-status").textContent()).toBe("Live");
+    // The first round starts by itself (the registry is new); wait until it has done its 2 repositories.
+    await expect.poll(() => card.getByTestId("round-progress").textContent().catch(() => ""), { timeout: 60_000 }).toMatch(/2 \/ 2 repositories/);
+    await expect.poll(() => card.getByTestId("phase").textContent(), { timeout: 60_000 }).toBe("waiting");
+    expect(await card.textContent()).toMatch(/next round in (59m|1h 00m)/);
+    // Totals caught up live as well.
+    await expect.poll(() => page.getByTestId("totals").textContent()).toMatch(/Repositories2Tags3/);
+    // Trigger the next round by hand and watch it complete.
+    const roundBefore = (await card.textContent())!.match(/Round (\d+)/)![1];
+    await card.getByRole("button", { name: "Sync now" }).click();
+    await expect.poll(() => card.getByRole("status").first().textContent()).toMatch(/Round started|in progress/);
+    await expect.poll(async () => (await card.textContent())!.match(/Round (\d+) done/)?.[1], { timeout: 60_000 }).toBe(String(Number(roundBefore) + 1));
+    await shot("overview");
+    // The task list got the new tasks pushed to it.
+    const rows = tasksPage.getByTestId("task-table").locator("tbody tr");
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(4);
+    await expect.poll(() => tasksPage.getByTestId("task-table").locator('tr[data-status="succeeded"]').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(4);
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: number }).__noReload)).toBe(1);
+    expect(await tasksPage.evaluate(() => (window as unknown as { __noReload?: number }).__noReload)).toBe(1);
+    await shot("tasks", tasksPage);
+    // Filters go to the API: kind syncImage has none.
+    await tasksPage.getByLabel("Kind").selectOption("syncImage");
+    await tasksPage.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => tasksPage.getByText("No tasks match these filters").count()).toBe(1);
+    await tasksPage.close();
+  });
+
+  it("opens a task and shows its per-tag outcomes and log", async () => {
+    await go("/tasks?repository=team/app");
+    await page.getByTestId("task-table").locator("tbody tr").last().getByRole("link").first().click();
+    await page.waitForURL(/\/tasks\/\d+$/);
+    await expect.poll(() => page.getByTestId("task-status").textContent()).toBe("succeeded");
+    const outcomes = page.getByTestId("outcomes");
+    expect(await outcomes.locator("tbody tr").count()).toBe(3);
+    expect(await outcomes.locator("tr", { hasText: "1.0" }).textContent()).toContain("synced");
+    expect(await outcomes.locator("tr", { hasText: "latest" }).textContent()).toContain("filtered");
+    expect(await page.getByTestId("bytes-copied").textContent()).toMatch(/KiB|MiB/);
+    expect(await page.getByRole("button", { name: "Retry" }).count()).toBe(0);
+    await shot("task");
+  });
+
+  it("browses the synced repository and copies its pull command", async () => {
+    await go("/repositories");
+    await page.getByRole("link", { name: "team/app" }).click();
+    await page.waitForURL(/\/repositories\/upstream\/team\/app$/);
+    const tags = page.getByTestId("tag-table");
+    expect(await tags.locator("tbody tr").count()).toBe(2);
+    const row = tags.locator("tr", { hasText: "1.0" });
+    expect(await row.textContent()).toContain("sha256:");
+    const cmd = `docker pull 127.0.0.1:${ferry.port}/team/app:1.0`;
+    expect(await row.getByTestId("pull-command").textContent()).toBe(cmd);
+    await row.getByRole("button", { name: `Copy pull command: ${cmd}` }).click();
+    await expect.poll(() => row.getByRole("button", { name: /Copy pull command/ }).textContent()).toBe("Copied");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(cmd);
+    await shot("repository");
+  });
+
+  it("cancels a task and retries it", async () => {
+    // Paused, the registry's tasks wait in the queue: a task that is certain to be cancellable.
+    await go("/registries");
+    await page.getByRole("button", { name: "Pause" }).click();
+    await expect.poll(() => page.getByText("Paused", { exact: true }).count()).toBeGreaterThan(0);
+    await go("/repositories/upstream/team/app");
+    await page.getByTestId("repo-sync").click();
+    const queued = page.getByText(/Queued as task #\d+/);
+    await expect.poll(() => queued.count()).toBe(1);
+    const id = (await queued.textContent())!.match(/#(\d+)/)![1];
+    await go(`/tasks/${id}`);
+    expect(await page.getByTestId("task-status").textContent()).toBe("queued");
+    page.once("dialog", (d) => void d.accept());
+    await page.getByRole("button", { name: "Cancel task" }).click();
+    await expect.poll(() => page.getByTestId("task-status").textContent()).toBe("cancelled");
+    await shot("task-cancelled");
+    await page.getByRole("button", { name: "Retry" }).click();
+    await page.waitForURL((u) => /\/tasks\/\d+$/.test(u.pathname) && !u.pathname.endsWith(`/${id}`));
+    await expect.poll(() => page.getByTestId("task-status").textContent()).toBe("queued");
+    const retryUrl = page.url();
+    // Resume in another tab; the retried task runs and its page updates by itself.
+    const other = await context.newPage();
+    watchConsole(other, consoleErrors);
+    await other.goto(`${ferry.url}/registries`);
+    await other.getByRole("button", { name: "Resume" }).click();
+    await expect.poll(() => other.getByText("Resumed").count()).toBe(1);
+    await other.close();
+    expect(page.url()).toBe(retryUrl);
+    await expect.poll(() => page.getByTestId("task-status").textContent(), { timeout: 60_000 }).toBe("succeeded");
+  });
+
+  it("shows the audit log and lets the admin add a viewer", async () => {
+    await go("/audit");
+    const audit = page.getByTestId("audit-table");
+    await expect.poll(() => audit.textContent()).toContain("task.cancel");
+    expect(await audit.textContent()).toContain("registry.create");
+    await shot("audit");
+    await go("/users");
+    const form = page.locator("form", { hasText: "Add user" });
+    await form.getByLabel("Username").fill(VIEWER.username);
+    await form.getByLabel("Password").fill(VIEWER.password);
+    await form.getByLabel("Role").selectOption("viewer");
+    await form.getByRole("button", { name: "Add user" }).click();
+    await expect.poll(() => page.getByTestId("user-table").textContent()).toContain(VIEWER.username);
+    await page.getByLabel("Name", { exact: true }).fill("ci");
+    await page.getByRole("button", { name: "Create token" }).click();
+    await expect.poll(() => page.getByTestId("new-token").textContent()).toMatch(/^ferry_/);
+    expect(await unlabelledFields(page)).toEqual([]);
+    await shot("users");
+  });
+
+  it("gives a viewer no mutating controls", async () => {
+    await logout();
+    await login(VIEWER);
+    await expect.poll(() => page.getByTestId("registry-card-upstream").count()).toBe(1);
+    const nav = page.getByRole("navigation", { name: "Main" });
+    expect(await nav.getByRole("link", { name: "Audit log" }).count()).toBe(0);
+    expect(await nav.getByRole("link", { name: "Users & tokens" }).count()).toBe(0);
+    const mutating = /Sync now|Pause|Resume|Reset|Delete|Add registry|Cancel task|Retry|Save|Create/;
+    for (const p of ["/", "/registries", "/registries/upstream", "/repositories/upstream/team/app", "/tasks"]) {
+      await go(p);
+      expect(await page.getByRole("button", { name: mutating }).count(), p).toBe(0);
+      expect(await page.getByRole("link", { name: mutating }).count(), p).toBe(0);
+    }
+    await page.getByTestId("task-table").locator("tbody tr").first().getByRole("link").first().click();
+    await page.waitForURL(/\/tasks\/\d+$/);
+    expect(await page.getByRole("button", { name: mutating }).count()).toBe(0);
+    await go("/users");
+    expect(page.url()).toBe(`${ferry.url}/?forbidden=1`);
+    await shot("viewer-overview");
+  });
+
+  it("reads well on a phone and in dark mode, and logged no console errors", async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+    await phone.addCookies(await context.cookies());
+    const p = await phone.newPage();
+    watchConsole(p, consoleErrors);
+    await p.goto(`${ferry.url}/`);
+    await p.waitForLoadState("load");
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot("overview-phone-dark", p);
+    await phone.close();
+    expect(consoleErrors).toEqual([]);
+    // Keep the two README pictures in the repository up to date.
+    const readmeShots = path.join(process.cwd(), "test/integration/ui/screenshots");
+    if (process.env.FERRY_UPDATE_README_SHOTS === "1") {
+      await copyFile(path.join(shots, "overview.png"), path.join(readmeShots, "overview.png"));
+      await copyFile(path.join(shots, "task.png"), path.join(readmeShots, "task.png"));
+    }
+  });
+});
