@@ -408,7 +408,8 @@ describe("control API", () => {
         if (method === "get") {
           const r = await api("GET", concrete, { auth: tokens.admin!.token });
           expect(Object.keys(op.responses), op.operationId).toContain(String(r.status));
-          if (def) {
+          // A GET that needs a query parameter (getRepository) answers 400 here: a problem, not its success shape.
+          if (def && r.status < 400) {
             const parsed = def.response.safeParse(r.json);
             expect(parsed.success, `${op.operationId}: ${parsed.error?.message}`).toBe(true);
           }
