@@ -4,9 +4,11 @@
  * proxy, survive a worker and a generator leader killed with SIGKILL, and answer on-demand pulls
  * with exactly one upstream copy.
  */
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, type Db } from "../../../lib/db";
 import { generatorSnapshot, sqlFromPrisma, triggerRound, type Sql } from "../../../lib/scheduler";
@@ -19,6 +21,7 @@ import { registryAvailable, startRegistry, type TestRegistry } from "../../helpe
 import { startUpstreamProxy, type UpstreamProxy } from "../../helpers/upstream-proxy";
 import { waitFor } from "../../helpers/wait";
 
+const run = promisify(execFile);
 const PERIODIC = ["lib/d", "lib/e", "solo", "team/a", "team/b", "team/sub/c"];
 const TAGS = ["1.0", "1.1"];
 
@@ -40,7 +43,7 @@ describe.skipIf(!registryAvailable())("mirroring across processes", () => {
     await chmod(tmp, 0o755);
     registry = await startRegistry();
     for (const repo of PERIODIC) for (const tag of TAGS) await pushImage(registry, repo, tag, { layers: [4096, 2048] });
-    for (const repo of ["ondemand/app", "ondemand/slow"]) onDemandImages.set(repo, await pushImage(registry, repo, "v1", { layers: [65_536, 4096, 1024] }));
+    for (const repo of ["ondemand/app", "ondemand/slow", "ondemand/skopeo"]) onDemandImages.set(repo, await pushImage(registry, repo, "v1", { layers: [65_536, 4096, 1024] }));
     proxy = await startUpstreamProxy(registry.url);
     const config = {
       registries: [
@@ -162,6 +165,18 @@ describe.skipIf(!registryAvailable())("mirroring across processes", () => {
     // task, which found the image unchanged (one HEAD, nothing copied).
     const tasks = await db.task.findMany({ where: { kind: "syncImage", repository: "ondemand/app" } });
     expect(tasks.filter((t) => Number(t.bytesCopied) > 0)).toHaveLength(1);
+  });
+
+  it("serves skopeo copy of an image it has never seen, fetched on demand, and of a periodic one", async () => {
+    const host = server.url.replace("http://", "");
+    const dest = path.join(tmp, "skopeo-ondemand");
+    await run("/usr/bin/skopeo", ["copy", "--preserve-digests", "--src-tls-verify=false", `docker://${host}/ondemand/skopeo:v1`, `oci:${dest}:v1`]);
+    const image = onDemandImages.get("ondemand/skopeo")!;
+    const index = JSON.parse(await readFile(path.join(dest, "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
+    expect(index.manifests[0]!.digest).toBe(image.digest);
+    for (const blob of image.blobs) expect((await readFile(path.join(dest, "blobs", "sha256", blob.digest.slice(7)))).length).toBe(blob.size);
+    const periodic = path.join(tmp, "skopeo-periodic");
+    await run("/usr/bin/skopeo", ["copy", "--preserve-digests", "--src-tls-verify=false", `docker://${host}/team/sub/c:1.1`, `oci:${periodic}:x`]);
   });
 
   it("finishes an on-demand copy after the client went away", async () => {
