@@ -17,7 +17,7 @@ export function createTaskHandler(services: ServiceCache): TaskHandler {
     switch (task.kind) {
       case "syncRepo": {
         const r = await service.syncRepo(ctx, task.repository);
-        storeFullFails(r.outcomes);
+        failOnStoreFull(r.outcomes);
         return { outcomes: r.outcomes, bytesCopied: r.bytesCopied, blobsCopied: r.blobsCopied, blobsSkipped: r.blobsSkipped };
       }
       case "syncImage": {
@@ -32,7 +32,7 @@ export function createTaskHandler(services: ServiceCache): TaskHandler {
       case "syncReferrers": {
         if (!task.reference) throw new AppError("BAD_USER_INPUT", "syncReferrers needs a subject digest");
         const r = await service.syncReferrers(ctx, task.repository, task.reference, []);
-        storeFullFails(r.outcomes);
+        failOnStoreFull(r.outcomes);
         return { outcomes: r.outcomes, bytesCopied: r.bytesCopied, blobsCopied: r.blobsCopied, blobsSkipped: r.blobsSkipped };
       }
       default:
@@ -46,7 +46,7 @@ export function createTaskHandler(services: ServiceCache): TaskHandler {
  * with STORE_FULL (retryable, so it runs again with backoff once space may be free) and keeps the
  * per-tag outcomes, instead of "succeeding" with every tag failed.
  */
-function storeFullFails(outcomes: TagOutcome[]): void {
+export function failOnStoreFull(outcomes: TagOutcome[]): void {
   const full = outcomes.find((o) => o.status === "failed" && o.code === "STORE_FULL");
   if (!full || full.status !== "failed") return;
   throw Object.assign(new AppError("STORE_FULL", `the store's disk is full: ${full.message}`), { retryable: true, outcomes });

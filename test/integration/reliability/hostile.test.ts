@@ -29,6 +29,8 @@ interface Case {
   config?: Partial<RegistryConfigInput>;
   /** When the lie is harmless and the sync may succeed (Link loops): still verified, still bounded. */
   mayWrite?: boolean;
+  /** Mirror the fake's clean image into another repository first, so its blobs are in the store. */
+  prime?: boolean;
 }
 
 const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -133,6 +135,7 @@ function cases(reg: RegInfo, other: { url: string }): Case[] {
     { name: "manifest with a negative layer size", answer: (req, res, u) => isManifest(u) && manifestAnswer(res, req, imageWith(reg, { ...layerDesc, size: -1 })), codes: ["MANIFEST_INVALID"] },
     { name: "manifest with an absurd layer size (2^53)", answer: (req, res, u) => isManifest(u) && manifestAnswer(res, req, imageWith(reg, { ...layerDesc, size: 2 ** 53 })), codes: ["MANIFEST_INVALID", "SIZE_MISMATCH"] },
     { name: "manifest with a petabyte layer the registry does not have", answer: (req, res, u) => isManifest(u) && manifestAnswer(res, req, imageWith(reg, { ...layerDesc, size: 1e15 })), codes: ["SIZE_MISMATCH"] },
+    { name: "manifest lying about the size of a layer the store already holds", answer: (req, res, u) => isManifest(u) && manifestAnswer(res, req, imageWith(reg, { ...layerDesc, size: layerDesc.size + 1 })), codes: ["DIGEST_MISMATCH", "SIZE_MISMATCH"], prime: true },
     { name: "manifest with an md5 layer digest", answer: (req, res, u) => isManifest(u) && manifestAnswer(res, req, imageWith(reg, { ...layerDesc, digest: "md5:d41d8cd98f00b204e9800998ecf8427e" })), codes: ["UNSUPPORTED_DIGEST", "MANIFEST_INVALID"] },
     { name: "HEAD says text/html and the GET is a web page", answer: (req, res, u) => { if (!isManifest(u)) return false; const page = Buffer.from("<!doctype html><title>login</title>"); res.writeHead(200, { "content-type": "text/html", "content-length": String(page.length) }); res.end(req.method === "HEAD" ? undefined : page); return true; }, codes: ["MANIFEST_INVALID"] },
     // --- indexes ---
@@ -335,6 +338,16 @@ describe("hostile upstream corpus", () => {
   CASES.forEach((c, i) => {
     it(`case ${i + 1}: ${c.name}`, async () => {
       const repo = c.repo ?? `h/case${i + 1}`;
+      const primed = `h/prime${i + 1}`;
+      if (c.prime) {
+        reg.answer = null;
+        reg.catalog = [primed];
+        const clean = createSyncService({ name: "hostile", urls: [reg.url], pollInterval: "1h", maxRetries: 0 }, { store, tagState: new MemoryTagState() });
+        const r = await clean.syncRepo({ signal: new AbortController().signal }, primed);
+        await clean.close();
+        expect(r.outcomes.map((o) => o.status)).toEqual(["synced"]);
+        written.add(primed);
+      }
       reg.answer = c.answer;
       reg.catalog = c.catalog ?? [repo];
       const svc = createSyncService(
@@ -369,12 +382,13 @@ describe("hostile upstream corpus", () => {
       const took = Date.now() - started;
       reg.answer = null;
       await svc.close();
-      if (c.mayWrite) {
-        // Harmless lie: what was written is upstream's content. Remove it so later cases start clean.
-        written.add(repo);
-        for (const tag of await store.listTags(repo).catch(() => [])) {
-          const d = await store.resolveTag(repo, tag);
-          if (d) await store.deleteManifest(repo, d);
+      if (c.mayWrite) written.add(repo);
+      // Harmless content (a harmless lie's result, a primed image) is upstream's: remove it so
+      // later cases start clean.
+      for (const r of [...(c.mayWrite ? [repo] : []), ...(c.prime ? [primed] : [])]) {
+        for (const tag of await store.listTags(r).catch(() => [])) {
+          const d = await store.resolveTag(r, tag);
+          if (d) await store.deleteManifest(r, d);
         }
       }
       // Content a case left in the pool (verified, unreferenced) would let the next case dedupe
