@@ -229,6 +229,7 @@ function run(cmd: string, args: string[], opts: { input?: string } = {}): Promis
       if (code === 0) resolve({ ms, stdout, stderr });
       else reject(new Error(`${cmd} ${args.slice(0, 3).join(" ")}… exited ${code ?? signal}: ${stderr.slice(-2000)}`));
     });
+    child.stdin.on("error", () => undefined); // a child that exits before reading (mkdir) closes the pipe
     child.stdin.end(opts.input ?? "");
   });
 }
