@@ -4,6 +4,7 @@
  */
 export { RegistryClient } from "./client";
 export type { CallOptions, FetchedManifest, ManifestInfo, PingResult, ReferrersResult } from "./client";
+export { isRegistryRootUrl } from "./options";
 export type { RegistryClientOptions, RetryInfo } from "./options";
 export type { BlobStream } from "./blob-stream";
 export type { RateLimitInfo } from "./rate-limit";

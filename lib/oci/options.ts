@@ -25,21 +25,23 @@ const credentialsSchema = z.union([
   z.object({ registryToken: z.string().min(1) }).strict(),
 ], { error: "credentials must be {username, password}, {identityToken} or {registryToken}" });
 
+/** An http(s) URL of a registry's root: no path, query or user info (credentials go elsewhere). */
+export function isRegistryRootUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === "https:" || u.protocol === "http:") && (u.pathname === "/" || u.pathname === "") && !u.search && !u.username;
+  } catch {
+    return false;
+  }
+}
+
 const ms = (what: string, dflt: number) =>
   z.number({ error: `${what} must be a number of milliseconds` }).int().positive({ error: `${what} must be > 0 ms` }).default(dflt);
 
 export const clientOptionsSchema = z
   .object({
-    url: z.string().refine(
-      (v) => {
-        try {
-          const u = new URL(v);
-          return (u.protocol === "https:" || u.protocol === "http:") && (u.pathname === "/" || u.pathname === "") && !u.search && !u.username;
-        } catch {
-          return false;
-        }
-      },
-      { error: "url must be the registry root, e.g. https://registry.example.com (http:// only for registries without TLS; no path, query or user info)" },
+    url: z.string().refine(isRegistryRootUrl, {
+      error: "url must be the registry root, e.g. https://registry.example.com (http:// only for registries without TLS; no path, query or user info)" },
     ),
     dispatcher: z.custom<Dispatcher>((v) => v instanceof Dispatcher || (typeof v === "object" && v !== null && typeof (v as Dispatcher).request === "function"), {
       error: "dispatcher must be an undici Dispatcher (Agent or Pool)",

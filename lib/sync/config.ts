@@ -10,6 +10,7 @@ import picomatch from "picomatch";
 import semver from "semver";
 import { z } from "zod";
 import { AppError } from "../errors";
+import { isRegistryRootUrl } from "../oci";
 import { formatDuration, parseDuration } from "./duration";
 
 const duration = (field: string, dflt: number, min = 1) =>
@@ -113,16 +114,8 @@ const credentialsSchema = z.union(
   { error: "credentials must be {username, password}, {identityToken} or {registryToken}" },
 );
 
-const urlString = z.string().refine(
-  (v) => {
-    try {
-      const u = new URL(v);
-      return (u.protocol === "https:" || u.protocol === "http:") && (u.pathname === "/" || u.pathname === "") && !u.search && !u.username;
-    } catch {
-      return false;
-    }
-  },
-  { error: "each url must be a registry root such as https://registry.example.com (no path, query or user info)" },
+const urlString = z.string().refine(isRegistryRootUrl, {
+  error: "each url must be a registry root such as https://registry.example.com (no path, query or user info)" },
 );
 
 export const registryConfigSchema = z

@@ -1,15 +1,14 @@
 /**
- * A counting pass-through proxy for a test registry: counts requests by kind (blob GETs,
- * manifest GETs and HEADs) so tests can prove what an unchanged image costs.
+ * The sync tests' view of the shared counting proxy (test/helpers/upstream-proxy.ts): request
+ * counts by kind, so tests can prove what an unchanged image costs.
  */
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { startUpstreamProxy } from "../../helpers/upstream-proxy";
 
 export interface Counts {
-  total: number;
-  blobGets: number;
-  manifestGets: number;
-  manifestHeads: number;
+  readonly total: number;
+  readonly blobGets: number;
+  readonly manifestGets: number;
+  readonly manifestHeads: number;
 }
 
 export interface CountingProxy {
@@ -20,37 +19,22 @@ export interface CountingProxy {
 }
 
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
-  const counts: Counts = { total: 0, blobGets: 0, manifestGets: 0, manifestHeads: 0 };
-  const upstream = new URL(target);
-  const agent = new http.Agent({ keepAlive: true });
-  const server = http.createServer((req, res) => {
-    counts.total++;
-    const path = req.url ?? "/";
-    if (req.method === "GET" && /\/blobs\/sha256:/.test(path)) counts.blobGets++;
-    if (/\/manifests\//.test(path)) {
-      if (req.method === "GET") counts.manifestGets++;
-      if (req.method === "HEAD") counts.manifestHeads++;
-    }
-    const up = http.request(
-      { host: upstream.hostname, port: upstream.port, path, method: req.method, headers: { ...req.headers, host: upstream.host }, agent },
-      (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      },
-    );
-    up.on("error", () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    counts,
-    reset: () => Object.assign(counts, { total: 0, blobGets: 0, manifestGets: 0, manifestHeads: 0 }),
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
+  const proxy = await startUpstreamProxy(target);
+  const counts: Counts = {
+    get total() {
+      let n = 0;
+      for (const v of proxy.hits.values()) n += v;
+      return n;
+    },
+    get blobGets() {
+      return proxy.count("GET", /\/blobs\/sha256:/);
+    },
+    get manifestGets() {
+      return proxy.count("GET", /\/manifests\//);
+    },
+    get manifestHeads() {
+      return proxy.count("HEAD", /\/manifests\//);
     },
   };
+  return { url: proxy.url, counts, reset: () => proxy.reset(), close: () => proxy.close() };
 }
