@@ -217,7 +217,8 @@ async function main(): Promise<void> {
       reg,
       Array.from({ length: REPOS }, (_, i) => makeImage(`library/app-${String(i).padStart(4, "0")}`, [randomBytes(8192), randomBytes(4096)])),
     );
-    ferry = await startBenchFerry();
+    // BENCH_DB_POOL_SIZE: Ferry's connection pool per process (the API and the sync share it).
+    ferry = await startBenchFerry(process.env.BENCH_DB_POOL_SIZE ? { env: { FERRY_DB_POOL_SIZE: process.env.BENCH_DB_POOL_SIZE } } : {});
     const f = ferry;
     const ids = await setup(f, reg);
     // Let the first round get going.
