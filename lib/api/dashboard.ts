@@ -8,7 +8,7 @@ import { getRuntime } from "../runtime";
 import type { Store } from "../store";
 import type { ApiEnv } from "./env";
 import { registryIdOf } from "./registries";
-import type { TagView } from "./repositories";
+import { toTagView, type TagView } from "./repositories";
 
 export interface StoreTotals {
   registries: number;
@@ -142,17 +142,8 @@ export async function repositoryDetail(env: ApiEnv, registry: string, repository
     size,
     lastSyncedAt: last,
     tags: rows.map((t) => ({
-      tag: t.tag,
-      digest: t.digest,
-      upstreamDigest: t.upstreamDigest,
-      upstreamRepo: t.upstreamRepo,
-      status: t.status,
-      size: t.size === null ? null : Number(t.size),
-      platforms: t.platforms,
-      lastCheckedAt: t.lastCheckedAt,
-      lastSyncedAt: t.lastSyncedAt,
+      ...toTagView(t),
       lastChangedAt: t.lastChangedAt,
-      errorCode: t.errorCode,
       errorMessage: t.errorMessage,
       referrers: t.digest ? (referrersOf.get(t.digest) ?? []) : [],
     })),

@@ -78,18 +78,7 @@ export async function listRepositories(env: ApiEnv, q: RepositoryQuery): Promise
   for (const t of tags) {
     const key = `${t.registryId}|${t.repository}`;
     const list = byRepo.get(key) ?? [];
-    list.push({
-      tag: t.tag,
-      digest: t.digest,
-      upstreamDigest: t.upstreamDigest,
-      upstreamRepo: t.upstreamRepo,
-      status: t.status,
-      size: t.size === null ? null : Number(t.size),
-      platforms: t.platforms,
-      lastCheckedAt: t.lastCheckedAt,
-      lastSyncedAt: t.lastSyncedAt,
-      errorCode: t.errorCode,
-    });
+    list.push(toTagView(t));
     byRepo.set(key, list);
   }
   const last = page[page.length - 1];
@@ -103,5 +92,23 @@ export async function listRepositories(env: ApiEnv, q: RepositoryQuery): Promise
       tags: byRepo.get(`${g.registryId}|${g.repository}`) ?? [],
     })),
     nextCursor: groups.length > q.limit && last ? encodeCursor(last.registryId, last.repository) : null,
+  };
+}
+
+type TagRow = Awaited<ReturnType<ApiEnv["db"]["tagSyncState"]["findMany"]>>[number];
+
+/** A tag_sync_state row as the API shows it (one mapping for the list and the detail view). */
+export function toTagView(t: TagRow): TagView {
+  return {
+    tag: t.tag,
+    digest: t.digest,
+    upstreamDigest: t.upstreamDigest,
+    upstreamRepo: t.upstreamRepo,
+    status: t.status,
+    size: t.size === null ? null : Number(t.size),
+    platforms: t.platforms,
+    lastCheckedAt: t.lastCheckedAt,
+    lastSyncedAt: t.lastSyncedAt,
+    errorCode: t.errorCode,
   };
 }
