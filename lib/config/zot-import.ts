@@ -8,6 +8,8 @@
  * content[] {prefix, destination, stripPrefix, tags {regex, excludeRegex, semver}}; and at the
  * sync level credentialsFile (JSON keyed by registry host: {"host:port": {username, password}}).
  * Registries have no names in zot: each gets one from its first url's host.
+ * zot's content rules serve both periodic sync and on-demand pulls; imported rules leave Ferry's
+ * `periodic` unset, whose default (true) is exactly that.
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";

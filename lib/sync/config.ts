@@ -92,6 +92,12 @@ const contentRuleSchema = z
     tags: tagsSchema.optional(),
     /** Copy only these platforms of an index (the index is rewritten to list exactly those). */
     platforms: z.array(platformString).min(1, { error: "platforms must list at least one platform, or be left out" }).optional(),
+    /**
+     * Whether periodic rounds walk the repositories this rule matches. `false`: the rule only maps
+     * on-demand pulls (a pull-through `**` that must not drag the whole upstream into rounds).
+     * Default true, so existing configs and zot imports keep zot's meaning (one rule set for both).
+     */
+    periodic: z.boolean().default(true),
   })
   .strict()
   .superRefine((rule, ctx) => {

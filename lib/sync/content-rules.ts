@@ -35,6 +35,15 @@ export class ContentRules {
     return this.ruleFor(upstreamRepo) !== undefined;
   }
 
+  /**
+   * Whether periodic rounds sync this upstream repository: its first matching rule is periodic.
+   * First match decides, as for the name mapping, so an on-demand-only rule shadows later rules.
+   */
+  inRounds(upstreamRepo: string): boolean {
+    const rule = this.ruleFor(upstreamRepo);
+    return rule !== undefined && rule.periodic !== false;
+  }
+
   /** The local name for an upstream repository, or null when no rule matches it. */
   localRepoFor(upstreamRepo: string): string | null {
     const rule = this.ruleFor(upstreamRepo);
@@ -56,7 +65,38 @@ export class ContentRules {
   }
 }
 
-const CATCH_ALL: ContentRule = { prefix: "**", stripPrefix: false };
+/**
+ * How to make periodic rounds sync the repository a local name comes from (promotion of an
+ * on-demand pull): a new rule whose prefix is exactly that upstream name, mapped to the same
+ * local name (destination = the local name, stripPrefix), with the tag filters and platforms of
+ * the rule that serves it now, inserted just before that rule so it matches first. Null when no
+ * rule maps the local name; `rule` absent when rounds already cover it (nothing to add).
+ */
+export function planPromotion(
+  rules: readonly ContentRule[],
+  localRepo: string,
+): { upstreamRepo: string; index: number; rule?: Omit<ContentRule, "stripPrefix" | "periodic"> & { stripPrefix?: boolean; periodic: true } } | null {
+  const compiled = new ContentRules(rules);
+  const upstreamRepo = compiled.upstreamRepoFor(localRepo);
+  if (upstreamRepo === null) return null;
+  const current = compiled.ruleFor(upstreamRepo);
+  const index = current === CATCH_ALL ? 0 : rules.indexOf(current!);
+  if (compiled.inRounds(upstreamRepo)) return { upstreamRepo, index };
+  const local = trimSlashes(localRepo);
+  return {
+    upstreamRepo,
+    index,
+    rule: {
+      prefix: upstreamRepo,
+      ...(local === upstreamRepo ? {} : { destination: local, stripPrefix: true }),
+      ...(current?.tags ? { tags: current.tags } : {}),
+      ...(current?.platforms ? { platforms: current.platforms } : {}),
+      periodic: true,
+    },
+  };
+}
+
+const CATCH_ALL: ContentRule = { prefix: "**", stripPrefix: false, periodic: true };
 
 function trimSlashes(s: string): string {
   return s.replace(/^\/+|\/+$/g, "");

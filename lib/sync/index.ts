@@ -27,6 +27,7 @@ export {
   formatPlatform,
   literalPrefix,
   parsePlatform,
+  planPromotion,
   platformMatches,
   selectLatest,
   tagVersion,

@@ -116,7 +116,7 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     });
     this.catalog = new CatalogCache(
       () => this.remote.use((c) => c.listRepositories()),
-      (name) => this.rules.matches(name),
+      (name) => this.rules.inRounds(name),
     );
     this.env = { store: deps.store, blobLimit: new Semaphore(config.maxConcurrentRequests), inflight: new Map() };
     this.now = deps.now ?? (() => new Date());
