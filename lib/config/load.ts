@@ -3,6 +3,7 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { AppError } from "../errors";
+import { resolveAlertSecrets, secretEnvNames } from "./alerts";
 import { configSchema, ENV_KEYS, ENV_PASSTHROUGH, type FerryConfig } from "./schema";
 import { importZotConfig, looksLikeZotConfig, type ImportNote } from "./zot-import";
 
@@ -37,12 +38,14 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   if (zot) raw = zot.config;
   // Where each value came from, to name env keys in errors instead of config paths.
   const origin = new Map<string, string>();
+  // Variables holding webhook secrets are named by the file, so they are known settings too.
+  const secretVars = new Set(secretEnvNames(raw));
 
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value === "") continue;
     const target = ENV_KEYS[name];
     if (!target) {
-      if (name.startsWith("FERRY_") && !ENV_PASSTHROUGH.has(name)) {
+      if (name.startsWith("FERRY_") && !ENV_PASSTHROUGH.has(name) && !secretVars.has(name)) {
         throw configError(name, value, `a known setting (${knownEnvKeys()})`);
       }
       continue;
@@ -56,7 +59,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw fromZod(parsed.error, raw, origin, file);
-  const cfg = parsed.data;
+  const cfg = { ...parsed.data, alerts: resolveAlertSecrets(parsed.data.alerts, env) };
   const dataDir = path.resolve(cwd, cfg.dataDir);
   return {
     ...cfg,
@@ -129,6 +132,8 @@ function configError(key: string, value: unknown, expected: string): AppError {
 function show(key: string, value: unknown): string {
   // Connection URLs carry passwords: never echo them back.
   if (/URL/i.test(key) && typeof value === "string") return JSON.stringify(value.replace(/\/\/[^@/]*@/, "//***@"));
+  // Webhook secrets (alerts.webhooks.N.secret) are not echoed at all.
+  if (/(^|\.)secret$/i.test(key)) return "[redacted]";
   return JSON.stringify(value) ?? String(value);
 }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { alertsSchema } from "./alerts";
 
 /** Integers given as strings in the environment, checked for range. */
 const port = z.coerce
@@ -99,6 +100,8 @@ export const configSchema = z
     /** A headless worker's own /metrics listener (the server serves /metrics on its HTTP port). */
     metrics: z.object({ port: port.optional(), host: z.string().min(1).default("0.0.0.0") }).strict().prefault({}),
     registries: z.array(z.unknown()).default([]),
+    /** Webhooks on registry failure, recovery and staleness (lib/config/alerts.ts, lib/alerts). */
+    alerts: alertsSchema.prefault({}),
   })
   .strict();
 
