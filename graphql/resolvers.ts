@@ -18,7 +18,11 @@ import {
   pauseRegistryByName,
   perform,
   previewRegistry,
+  promoteRepository,
+  deleteMirroredTag,
   queueSync,
+  repositoryCoverage,
+  repositoryStoreBytes,
   repositoryDetail,
   storeTotals,
   syncHistory,
@@ -114,7 +118,9 @@ export const resolvers: Resolvers = {
     }),
     repository: read("repository.read", async (ctx, a) => {
       try {
-        return await repositoryDetail(ctx.env, arg(s.registryName, a.registry, "registry"), arg(s.repositoryName, a.name, "name"));
+        const registry = arg(s.registryName, a.registry, "registry");
+        const name = arg(s.repositoryName, a.name, "name");
+        return { ...(await repositoryDetail(ctx.env, registry, name)), ...(await repositoryCoverage(ctx.env, registry, name)) };
       } catch (err) {
         if ((err as { code?: string }).code === "NOT_FOUND") return null;
         throw err;
@@ -123,6 +129,9 @@ export const resolvers: Resolvers = {
   },
   Registry: {
     generator: (parent, _a, ctx) => perform(ctx, "generator.read", null, () => generatorOf(ctx.env, (parent as RegistryView).name)),
+  },
+  Repository: {
+    storeBytes: (parent, _a, ctx) => perform(ctx, "repository.read", null, () => repositoryStoreBytes((parent as { repository: string }).repository)),
   },
   Task: {
     events: async (parent, _a, ctx) => {
@@ -162,6 +171,13 @@ export const resolvers: Resolvers = {
     previewRegistry: mutate("registry.preview", (a) => str((a.input as Args | null)?.name) ?? str(a.existing), (ctx, a) =>
       previewRegistry(ctx.env, jsonObject(a.input, "input"), opt(s.registryName, a.existing, "existing")),
     ),
+    promoteRepository: mutate("registry.promote", (a) => `${str(a.registry)}/${str(a.repository)}`, (ctx, a) =>
+      promoteRepository(ctx.env, arg(s.registryName, a.registry, "registry"), arg(s.repositoryName, a.repository, "repository")),
+    ),
+    deleteTag: mutate("tag.delete", (a) => `${str(a.repository)}:${str(a.tag)}`, (ctx, a) => {
+      const p = arg(s.tagParamsSchema, { repo: a.repository, tag: a.tag }, "arguments");
+      return deleteMirroredTag(ctx.env, p.repo, p.tag);
+    }),
     revokeToken: mutate("token.revoke", (a) => `token:${str(a.id)}`, (ctx, a) => revokeApiToken(ctx.env.db, arg(s.uuid, a.id, "id"))),
   },
   Subscription: {

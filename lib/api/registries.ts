@@ -11,6 +11,7 @@ import { generatorSnapshot, pauseRegistry, resetGenerator, resumeRegistry, trigg
 import { openJson, registrySecretAad, sealJson, type RegistrySecret } from "../secrets";
 import { parseRegistryConfig } from "../sync";
 import type { ApiEnv } from "./env";
+import { urlHealthFor, type UrlHealthView } from "./url-health";
 
 export interface RegistryView {
   id: string;
@@ -21,6 +22,8 @@ export interface RegistryView {
   hasCredentials: boolean;
   createdAt: Date;
   updatedAt: Date;
+  /** Each url's last observed health and rate-limit remaining (lib/mirror records them). */
+  urlHealth: UrlHealthView[];
 }
 
 const SECRET_FIELDS = ["credentials", "clientKey"] as const;
@@ -31,18 +34,32 @@ type Row = { id: string; name: string; enabled: boolean; config: unknown; secret
  * The secret column is loaded only to say whether it is set; the box stays sealed and never
  * leaves this function.
  */
-function toView(r: Row): RegistryView {
-  return { id: r.id, name: r.name, enabled: r.enabled, config: r.config as Record<string, unknown>, hasCredentials: r.secret != null, createdAt: r.createdAt, updatedAt: r.updatedAt };
+async function toViews(db: Db, rows: Row[]): Promise<RegistryView[]> {
+  const health = await urlHealthFor(db, rows.map((r) => r.config as Record<string, unknown>));
+  return rows.map((r, i) => ({
+    id: r.id,
+    name: r.name,
+    enabled: r.enabled,
+    config: r.config as Record<string, unknown>,
+    hasCredentials: r.secret != null,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    urlHealth: health[i]!,
+  }));
+}
+
+export async function registryView(db: Db, r: Row): Promise<RegistryView> {
+  return (await toViews(db, [r]))[0]!;
 }
 
 export async function listRegistries(db: Db): Promise<RegistryView[]> {
-  return (await db.registry.findMany({ orderBy: { name: "asc" }, omit: { secret: false } })).map(toView);
+  return toViews(db, await db.registry.findMany({ orderBy: { name: "asc" }, omit: { secret: false } }));
 }
 
 export async function getRegistry(db: Db, name: string): Promise<RegistryView> {
   const r = await db.registry.findUnique({ where: { name }, omit: { secret: false } });
   if (!r) throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
-  return toView(r);
+  return registryView(db, r);
 }
 
 /** The registry's id, or NOT_FOUND. */
@@ -89,7 +106,7 @@ export async function createRegistry(env: ApiEnv, input: WriteInput): Promise<Re
     const row = await env.db.registry.create({
       data: { id, name: parsed.name, enabled: enabled ?? true, config: config as Prisma.InputJsonValue, secret: sealed.box },
     });
-    return toView({ ...row, secret: sealed.box });
+    return await registryView(env.db, { ...row, secret: sealed.box });
   } catch (err) {
     if ((err as { code?: string }).code === "P2002") throw new AppError("CONFLICT", `registry ${parsed.name} already exists`);
     throw err;
@@ -119,7 +136,7 @@ export async function updateRegistry(env: ApiEnv, name: string, input: WriteInpu
     where: { id: row.id },
     data: { config: config as Prisma.InputJsonValue, secret: sealed.box, ...(enabled === undefined ? {} : { enabled }) },
   });
-  return toView({ ...updated, secret: sealed.box });
+  return registryView(env.db, { ...updated, secret: sealed.box });
 }
 
 /** Deletes a registry with its generator and tag state; its task history stays (registry unset). */

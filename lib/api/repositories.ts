@@ -3,6 +3,8 @@
  * by `(registry name, repository)`.
  */
 import { AppError } from "../errors";
+import { getRuntime } from "../runtime";
+import { ContentRules, parseContentRules } from "../sync";
 import type { ApiEnv } from "./env";
 
 export interface TagView {
@@ -24,7 +26,45 @@ export interface RepositoryView {
   tagCount: number;
   size: number;
   lastSyncedAt: Date | null;
+  /** The upstream repository it comes from (upstream source); null when unknown. */
+  upstreamRepo: string | null;
+  /** Periodic rounds sync it: the registry has a pollInterval and the first matching rule is periodic. */
+  periodic: boolean;
   tags: TagView[];
+}
+
+/**
+ * Whether a registry's periodic rounds cover an upstream repository. Reads only `pollInterval` and
+ * `content` of the stored config (the rest may need secrets to validate); a config that no longer
+ * parses covers nothing.
+ */
+export function roundCoverage(config: Record<string, unknown>): (upstreamRepo: string | null) => boolean {
+  if (config.pollInterval === undefined || config.pollInterval === null) return () => false;
+  let rules: ContentRules;
+  try {
+    rules = new ContentRules(parseContentRules(config.content));
+  } catch {
+    return () => false;
+  }
+  return (upstreamRepo) => upstreamRepo !== null && rules.inRounds(upstreamRepo);
+}
+
+/** Bytes of the distinct blobs and manifests the store holds for a repository; null when the store cannot say. */
+export async function repositoryStoreBytes(repository: string): Promise<number | null> {
+  try {
+    return await (await getRuntime()).store.repositorySize(repository);
+  } catch {
+    return null;
+  }
+}
+
+/** What the repository page adds to lib/api/dashboard's repositoryDetail: upstream source, coverage, store usage. */
+export async function repositoryCoverage(env: ApiEnv, registry: string, repository: string): Promise<{ upstreamRepo: string | null; periodic: boolean; storeBytes: number | null }> {
+  const reg = await env.db.registry.findUnique({ where: { name: registry }, select: { id: true, config: true } });
+  if (!reg) throw new AppError("NOT_FOUND", `registry ${registry} does not exist`);
+  const row = await env.db.tagSyncState.findFirst({ where: { registryId: reg.id, repository }, select: { upstreamRepo: true } });
+  const upstreamRepo = row?.upstreamRepo ?? null;
+  return { upstreamRepo, periodic: roundCoverage(reg.config as Record<string, unknown>)(upstreamRepo), storeBytes: await repositoryStoreBytes(repository) };
 }
 
 export interface RepositoryQuery {
@@ -49,9 +89,10 @@ function decodeCursor(c: string): [string, string] {
 }
 
 export async function listRepositories(env: ApiEnv, q: RepositoryQuery): Promise<{ items: RepositoryView[]; nextCursor: string | null }> {
-  const registries = await env.db.registry.findMany({ where: q.registry ? { name: q.registry } : {}, select: { id: true, name: true } });
+  const registries = await env.db.registry.findMany({ where: q.registry ? { name: q.registry } : {}, select: { id: true, name: true, config: true } });
   if (q.registry && registries.length === 0) throw new AppError("NOT_FOUND", `registry ${q.registry} does not exist`);
   const names = new Map(registries.map((r) => [r.id, r.name]));
+  const coverage = new Map(registries.map((r) => [r.id, roundCoverage(r.config as Record<string, unknown>)]));
   const after = q.cursor ? decodeCursor(q.cursor) : null;
   const groups = await env.db.tagSyncState.groupBy({
     by: ["registryId", "repository"],
@@ -83,14 +124,20 @@ export async function listRepositories(env: ApiEnv, q: RepositoryQuery): Promise
   }
   const last = page[page.length - 1];
   return {
-    items: page.map((g) => ({
-      registryName: names.get(g.registryId) ?? "",
-      repository: g.repository,
-      tagCount: g._count.tag,
-      size: Number(g._sum.size ?? 0),
-      lastSyncedAt: g._max.lastSyncedAt,
-      tags: byRepo.get(`${g.registryId}|${g.repository}`) ?? [],
-    })),
+    items: page.map((g) => {
+      const repoTags = byRepo.get(`${g.registryId}|${g.repository}`) ?? [];
+      const upstreamRepo = repoTags[0]?.upstreamRepo ?? null;
+      return {
+        registryName: names.get(g.registryId) ?? "",
+        repository: g.repository,
+        tagCount: g._count.tag,
+        size: Number(g._sum.size ?? 0),
+        lastSyncedAt: g._max.lastSyncedAt,
+        upstreamRepo,
+        periodic: coverage.get(g.registryId)?.(upstreamRepo) ?? false,
+        tags: repoTags,
+      };
+    }),
     nextCursor: groups.length > q.limit && last ? encodeCursor(last.registryId, last.repository) : null,
   };
 }

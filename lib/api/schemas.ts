@@ -55,6 +55,16 @@ export const registryWriteSchema = z
 
 export const registryConfigDoc = registryConfigSchema.meta({ id: "RegistryConfig" });
 
+export const urlHealthSchema = z
+  .object({
+    url: z.string(),
+    status: z.enum(["UP", "DOWN", "UNKNOWN"]).describe("UP: the url answered (below 500) at lastCheckedAt; DOWN: a network error or 5xx; UNKNOWN: not talked to yet"),
+    lastCheckedAt: dateTime,
+    lastError: z.string().nullable().describe("what failed at the last observation (no secrets); null when it went well"),
+    rateLimitRemaining: z.number().int().nullable().describe("the last RateLimit-Remaining the upstream reported"),
+  })
+  .meta({ id: "RegistryUrlHealth" });
+
 export const registrySchema = z
   .object({
     id: z.string(),
@@ -64,6 +74,7 @@ export const registrySchema = z
     hasCredentials: z.boolean().describe("credentials or a client key are stored (never returned)"),
     createdAt: isoDate,
     updatedAt: isoDate,
+    urlHealth: z.array(urlHealthSchema).describe("each url's last observed health, shared by all Ferry processes"),
   })
   .meta({ id: "Registry" });
 
@@ -168,9 +179,34 @@ export const repositorySchema = z
     tagCount: z.number().int(),
     size: z.number(),
     lastSyncedAt: dateTime,
+    upstreamRepo: z.string().nullable().describe("the upstream repository it is mirrored from"),
+    periodic: z.boolean().describe("periodic rounds sync it (else it came on demand or by hand, and can be promoted)"),
     tags: z.array(tagSchema),
   })
   .meta({ id: "Repository" });
+
+export const promoteSchema = z.object({ repository: repositoryName.describe("the local repository (as pulled from Ferry)") }).strict();
+
+export const promotionSchema = z
+  .object({
+    registry: registrySchema,
+    repository: z.string(),
+    upstreamRepository: z.string(),
+    added: z.boolean().describe("false: periodic rounds already covered it and nothing changed"),
+    rule: z.record(z.string(), z.unknown()).describe("the content rule that puts it in periodic rounds"),
+  })
+  .meta({ id: "Promotion" });
+
+export const tagParamsSchema = z.object({ repo: repositoryName.describe("the local repository, URL-encoded (library%2Falpine)"), tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, { error: "tag must be a tag name" }) }).strict();
+
+export const deletedTagSchema = z
+  .object({
+    repository: z.string(),
+    tag: z.string(),
+    digest: z.string().nullable().describe("what the tag pointed at in the store"),
+    registries: z.array(z.string()).describe("registries whose sync state for the tag was dropped"),
+  })
+  .meta({ id: "DeletedTag" });
 
 export const repositoryQuerySchema = z
   .object({
@@ -287,7 +323,10 @@ export const repositoryDetailSchema = z
     registryName: z.string(),
     repository: z.string(),
     upstreamUrls: z.array(z.string()),
+    upstreamRepo: z.string().nullable(),
+    periodic: z.boolean(),
     size: z.number(),
+    storeBytes: z.number().nullable().describe("distinct bytes the store holds for the repository (blobs shared with other repositories included)"),
     lastSyncedAt: dateTime,
     tags: z.array(tagSchema.extend({ referrers: z.array(referrerSchema), errorMessage: z.string().nullable(), lastChangedAt: dateTime })),
   })

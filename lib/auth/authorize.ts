@@ -21,9 +21,13 @@ export const ACTIONS = {
   "image.sync": "operator",
   "task.cancel": "operator",
   "task.retry": "operator",
+  /** Removes mirrored content only; a sync brings it back, so it is an operator's call like a sync. */
+  "tag.delete": "operator",
   "registry.create": "admin",
   "registry.update": "admin",
   "registry.delete": "admin",
+  /** Adds a content rule to the registry's config: a registry edit. */
+  "registry.promote": "admin",
   /** Test connection and content-rules dry run: the server makes read-only requests to a URL the caller chose. */
   "registry.preview": "admin",
   "user.read": "admin",

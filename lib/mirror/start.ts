@@ -9,6 +9,7 @@ import { instrumentMirror } from "./metrics";
 import { OnDemand } from "./on-demand";
 import { ServiceCache } from "./services";
 import { createTaskHandler } from "./task-handler";
+import { recordUrlHealth } from "./url-health";
 
 export interface Mirror {
   sql: Sql;
@@ -112,6 +113,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
   pruner.unref();
   void prune();
   const onDemand = new OnDemand({ sql, store: runtime.store, services, listener, log });
+  const urlHealth = recordUrlHealth({ sql, log, upstreamUrls: async () => (await services.all()).flatMap((e) => e.config.urls) });
   log.info({ workers, registries: registries.length }, "mirror started");
 
   let stopped: Promise<void> | null = null;
@@ -133,6 +135,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     stop: (deadlineMs = 10_000) =>
       (stopped ??= (async () => {
         instrumented?.stop();
+        await urlHealth.stop();
         clearInterval(pruner);
         await coordinator.stop();
         await pool?.stop(deadlineMs);

@@ -248,6 +248,16 @@ export function parseRegistryConfig(input: unknown): RegistryConfig {
   };
 }
 
+/**
+ * Just the `content` rules of a stored config (for reads that need the mapping but not the rest,
+ * which may need secrets to validate). Throws CONFIG_INVALID like parseRegistryConfig.
+ */
+export function parseContentRules(input: unknown): ContentRule[] {
+  const r = z.array(contentRuleSchema).safeParse(input ?? []);
+  if (r.success) return r.data;
+  throw new AppError("CONFIG_INVALID", `invalid content rules: ${r.error.issues.map((i) => `content${formatPath(i.path)}: ${i.message}`).join("; ")}`);
+}
+
 function formatPath(path: PropertyKey[]): string {
   let out = "";
   for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;

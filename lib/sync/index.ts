@@ -13,6 +13,7 @@ export type {
 } from "./service-types";
 export { createSyncService, describeError, type SyncServiceDeps, type SyncServiceExtras } from "./service";
 export {
+  parseContentRules,
   parseRegistryConfig,
   registryConfigSchema,
   type ConfigIssue,

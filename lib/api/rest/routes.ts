@@ -23,7 +23,9 @@ import {
 } from "../../auth";
 import { AppError } from "../../errors";
 import { createRegistry, deleteRegistry, generatorOf, generators, getRegistry, listRegistries, pauseRegistryByName, resetRegistryGenerator, resumeRegistryByName, triggerRegistryRound, updateRegistry } from "../registries";
-import { listRepositories } from "../repositories";
+import { promoteRepository } from "../promote";
+import { listRepositories, repositoryCoverage } from "../repositories";
+import { deleteMirroredTag } from "../tags";
 import { repositoryDetail, storeTotals, syncHistory } from "../dashboard";
 import { previewRegistry, testRegistryConnection } from "../preview";
 import * as s from "../schemas";
@@ -114,6 +116,13 @@ export const ROUTES: RouteDef[] = [
     target: ({ params, body }) => `${params.name}/${body.repository}`,
     handler: (ctx, { params, body }) => queueSync(ctx.env, params.name, body, ctx.viewer!.username),
   }),
+  route<{ name: string }, Record<string, never>, z.infer<typeof s.promoteSchema>>({
+    method: "POST", path: "/registries/{name}/promote", operationId: "promoteRepository", tag: "registries",
+    summary: "Promote a repository pulled on demand to periodic sync: adds an exact content rule for its upstream repository (idempotent; 409 without pollInterval)",
+    action: "registry.promote", params: nameParams, body: s.promoteSchema, response: s.promotionSchema,
+    target: ({ params, body }) => `${params.name}/${body.repository}`,
+    handler: (ctx, { params, body }) => promoteRepository(ctx.env, params.name, body.repository),
+  }),
   route<{ name: string }, Record<string, never>, z.infer<typeof s.syncImageSchema>>({
     method: "POST", path: "/registries/{name}/images/sync", operationId: "syncImage", tag: "registries", summary: "Queue a sync of one image (tag or digest)",
     action: "image.sync", params: nameParams, body: s.syncImageSchema, status: 202, response: s.taskSchema,
@@ -153,7 +162,13 @@ export const ROUTES: RouteDef[] = [
   route<{ name: string }, z.infer<typeof s.repositoryDetailQuerySchema>>({
     method: "GET", path: "/registries/{name}/repository", operationId: "getRepository", tag: "repositories", summary: "One mirrored repository: its tags, digests, sizes, platforms and referrers",
     action: "repository.read", params: nameParams, query: s.repositoryDetailQuerySchema, response: s.repositoryDetailSchema,
-    handler: (ctx, { params, query }) => repositoryDetail(ctx.env, params.name, query.repository),
+    handler: async (ctx, { params, query }) => ({ ...(await repositoryDetail(ctx.env, params.name, query.repository)), ...(await repositoryCoverage(ctx.env, params.name, query.repository)) }),
+  }),
+  route<{ repo: string; tag: string }>({
+    method: "DELETE", path: "/repositories/{repo}/tags/{tag}", operationId: "deleteTag", tag: "repositories",
+    summary: "Delete a mirrored tag from the store and forget its sync state (repo URL-encoded: library%2Falpine); the next round re-syncs it only if a rule still selects it",
+    action: "tag.delete", params: s.tagParamsSchema, response: s.deletedTagSchema, target: ({ params }) => `${params.repo}:${params.tag}`,
+    handler: (ctx, { params }) => deleteMirroredTag(ctx.env, params.repo, params.tag),
   }),
   route({
     method: "GET", path: "/store/totals", operationId: "getStoreTotals", tag: "repositories", summary: "Totals for the store: registries, repositories, tags, bytes",

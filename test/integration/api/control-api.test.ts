@@ -217,6 +217,8 @@ describe("control API", () => {
       revokeToken: `revokeToken(id: "${tokens.admin!.id}") { id }`,
       testRegistryConnection: `testRegistryConnection(input: {name: "evil", urls: ["https://evil.example"]}) { ok }`,
       previewRegistry: `previewRegistry(input: {name: "evil", urls: ["https://evil.example"]}) { matched }`,
+      promoteRepository: `promoteRepository(registry: "docker", repository: "library/alpine") { added }`,
+      deleteTag: `deleteTag(repository: "library/alpine", tag: "3") { tag }`,
     };
     const schema = await readFile("graphql/schema.graphql", "utf8");
     const declared = [.../type Mutation \{([^}]*)\}/.exec(schema)![1]!.matchAll(/^\s+(\w+)\(/gm)].map((m) => m[1]);
