@@ -95,7 +95,7 @@ export function RepoList(props: { registries: string[]; filters: { registry: str
               {items.map((r) => (
                 <tr key={`${r.registryName}/${r.repository}`}>
                   <td>
-                    <Link href={repoHref(r.registryName, r.repository)}>{r.repository}</Link>
+                    <Link href={repoHref(r.registryName, r.repository)}>{r.repository}</Link> {r.periodic ? null : <span className="pill muted" title="Not in periodic rounds: it came on demand (can be promoted on its page)">on demand</span>}
                   </td>
                   <td>{r.registryName}</td>
                   <td className="small">

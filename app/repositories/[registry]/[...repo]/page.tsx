@@ -1,5 +1,5 @@
 import { notFound } from "next/navigation";
-import { repositoryDetail } from "@/lib/api";
+import { repositoryCoverage, repositoryDetail } from "@/lib/api";
 import { read, requirePage } from "../../../_lib/server";
 import { RepoView } from "./repo-view";
 
@@ -17,7 +17,7 @@ export default async function RepositoryPage({ params }: { params: Params }) {
   const p = await params;
   const registry = decodeURIComponent(p.registry);
   const repo = p.repo.map(decodeURIComponent).join("/");
-  const detail = await read(ctx, "repository.read", () => repositoryDetail(ctx.env, registry, repo)).catch((err: { code?: string }) => {
+  const detail = await read(ctx, "repository.read", async () => ({ ...(await repositoryDetail(ctx.env, registry, repo)), ...(await repositoryCoverage(ctx.env, registry, repo)) })).catch((err: { code?: string }) => {
     if (err.code === "NOT_FOUND") notFound();
     throw err;
   });

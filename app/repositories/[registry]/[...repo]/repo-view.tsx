@@ -6,6 +6,11 @@ import { api } from "../../../_lib/api";
 import { bytes, shortDigest } from "../../../_lib/format";
 import type { Perms, RepoDetail, Task } from "../../../_lib/types";
 
+/** The repository page's data: lib/api repositoryDetail plus repositoryCoverage. */
+export type RepoPageData = RepoDetail & { upstreamRepo: string | null; periodic: boolean; storeBytes: number | null };
+type Promotion = { added: boolean; upstreamRepository: string; rule: { prefix?: string } };
+type DeletedTag = { digest: string | null };
+
 const KIND: Record<string, string> = {
   "application/vnd.dev.cosign.artifact.sig.v1+json": "cosign signature",
   "application/vnd.dev.sigstore.bundle.v0.3+json": "sigstore bundle",
@@ -15,12 +20,14 @@ const KIND: Record<string, string> = {
   "application/vnd.in-toto+json": "in-toto attestation",
 };
 
-export function RepoView({ initial, perms }: { initial: RepoDetail; perms: Perms }) {
+export function RepoView({ initial, perms }: { initial: RepoPageData; perms: Perms }) {
   const d = initial;
+  const [periodic, setPeriodic] = useState(d.periodic);
+  const [deleted, setDeleted] = useState<ReadonlySet<string>>(new Set());
   // The host clients pull from is the one this page is served on; known only in the browser.
   const [host, setHost] = useState("<ferry-host>");
   useEffect(() => setHost(window.location.host), []);
-  const upstream = d.tags[0]?.upstreamRepo ?? d.repository;
+  const upstream = d.upstreamRepo ?? d.tags[0]?.upstreamRepo ?? d.repository;
   return (
     <>
       <p className="small">
@@ -30,11 +37,25 @@ export function RepoView({ initial, perms }: { initial: RepoDetail; perms: Perms
         <code>{d.repository}</code>
       </h1>
       <p>
-        From <strong>{d.registryName}</strong> ({d.upstreamUrls[0] ? <code>{d.upstreamUrls[0]}</code> : null} <code>{upstream}</code>) · {d.tags.length} tags · {bytes(d.size)} · last synced{" "}
-        <Time iso={d.lastSyncedAt} />
+        From <strong>{d.registryName}</strong> ({d.upstreamUrls[0] ? <code>{d.upstreamUrls[0]}</code> : null} <code>{upstream}</code>) · {d.tags.length} tags · {bytes(d.size)}
+        {d.storeBytes !== null ? <> ({bytes(d.storeBytes)} in the store)</> : null} · last synced <Time iso={d.lastSyncedAt} /> ·{" "}
+        <span data-testid="repo-coverage">{periodic ? "synced by periodic rounds" : "on demand only"}</span>
       </p>
       {perms.operate ? (
         <div className="actions">
+          {perms.admin && !d.periodic ? (
+            <ActionButton
+              label="Promote to periodic"
+              testId="repo-promote"
+              disabled={periodic}
+              title="Add a content rule so periodic rounds sync every tag of this repository"
+              run={async () => {
+                const p = await api<Promotion>("POST", `/registries/${encodeURIComponent(d.registryName)}/promote`, { repository: d.repository });
+                setPeriodic(true);
+                return p.added ? `Promoted: rounds now sync ${p.upstreamRepository} (rule ${p.rule.prefix ?? ""})` : "Already synced by periodic rounds";
+              }}
+            />
+          ) : null}
           <ActionButton
             label="Sync now"
             variant="primary"
@@ -57,15 +78,17 @@ export function RepoView({ initial, perms }: { initial: RepoDetail; perms: Perms
               <th scope="col">Referrers</th>
               <th scope="col">Synced</th>
               <th scope="col">Pull</th>
+              {perms.operate ? <th scope="col">Delete</th> : null}
             </tr>
           </thead>
           <tbody>
             {d.tags.map((t) => {
               const cmd = `docker pull ${host}/${d.repository}:${t.tag}`;
+              const gone = deleted.has(t.tag);
               return (
-                <tr key={t.tag}>
+                <tr key={t.tag} className={gone ? "muted" : undefined}>
                   <td>
-                    <code>{t.tag}</code> {t.status !== "synced" ? <Pill value={t.status} /> : null}
+                    <code>{t.tag}</code> {gone ? <Pill value="deleted" /> : t.status !== "synced" ? <Pill value={t.status} /> : null}
                     {t.errorCode ? <div className="error-text small">{t.errorCode}{t.errorMessage ? `: ${t.errorMessage}` : ""}</div> : null}
                   </td>
                   <td>
@@ -91,6 +114,22 @@ export function RepoView({ initial, perms }: { initial: RepoDetail; perms: Perms
                     <code data-testid="pull-command">{cmd}</code>
                     <CopyButton text={cmd} label="Copy pull command" />
                   </td>
+                  {perms.operate ? (
+                    <td>
+                      <ActionButton
+                        label="Delete tag"
+                        variant="danger"
+                        testId={`delete-tag-${t.tag}`}
+                        disabled={gone}
+                        confirm={`Delete ${d.repository}:${t.tag} from the mirror? Pulls of it fail until a sync copies it again (the next round does, while a content rule selects it).`}
+                        run={async () => {
+                          await api<DeletedTag>("DELETE", `/repositories/${encodeURIComponent(d.repository)}/tags/${encodeURIComponent(t.tag)}`);
+                          setDeleted((s) => new Set([...s, t.tag]));
+                          return "Deleted";
+                        }}
+                      />
+                    </td>
+                  ) : null}
                 </tr>
               );
             })}
