@@ -1,10 +1,12 @@
 /**
  * The client's own undici dispatcher when the caller gives none: an Agent with TLS verified by
  * default (custom CA, client certificate, or verification off on explicit request), connect
- * timeout, and HTTPS_PROXY/HTTP_PROXY/NO_PROXY honoured through EnvHttpProxyAgent.
+ * timeout, connections refused to internal addresses the registry did not configure
+ * (redirect-guard.ts), and HTTPS_PROXY/HTTP_PROXY/NO_PROXY honoured through EnvHttpProxyAgent.
  */
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from "undici";
 import type { ResolvedClientOptions } from "./options";
+import { guardedConnector } from "./redirect-guard";
 
 function proxyFromEnv(): boolean {
   const e = process.env;
@@ -27,7 +29,11 @@ export function createDispatcher(o: ResolvedClientOptions): Dispatcher {
     headersTimeout: o.timeouts.headersMs,
     bodyTimeout: o.timeouts.bodyMs,
   };
-  if (o.proxy === false || (o.proxy === undefined && !proxyFromEnv())) return new Agent(common);
+  // Direct connections go through the address guard (no redirects or realms into internal
+  // networks); through a proxy, the proxy resolves names and owns the egress policy.
+  if (o.proxy === false || (o.proxy === undefined && !proxyFromEnv())) {
+    return new Agent({ ...common, connect: guardedConnector(new URL(o.url), common.connect) });
+  }
   return new EnvHttpProxyAgent({
     ...common,
     requestTls: tls,

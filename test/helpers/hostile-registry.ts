@@ -110,3 +110,13 @@ export function trickle(res: http.ServerResponse, chunk: string, everyMs: number
   }, everyMs);
   res.on("close", () => clearInterval(t));
 }
+
+/** An answer that redirects every blob GET (or, with `what: "manifest"`, manifest GET) to `location`. */
+export function redirectTo(location: string | ((u: URL) => string), what: "blob" | "manifest" = "blob", status = 307): Answer {
+  return (req, res, u) => {
+    if (!new RegExp(`/${what === "blob" ? "blobs" : "manifests"}/[^/]+$`).test(u.pathname) || req.method === "HEAD") return false;
+    res.writeHead(status, { location: typeof location === "string" ? location : location(u), "content-length": "0" });
+    res.end();
+    return true;
+  };
+}

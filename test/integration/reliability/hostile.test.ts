@@ -13,7 +13,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../../lib/store";
 import { createSyncService, describeError, MemoryTagState, type RegistryConfigInput, type SyncContext } from "../../../lib/sync";
-import { digestOf, makeImage, OCI_INDEX, OCI_MANIFEST, startHostileRegistry, trickle, type Answer, type HostileRegistry } from "../../helpers/hostile-registry";
+import { digestOf, makeImage, OCI_INDEX, OCI_MANIFEST, redirectTo, startHostileRegistry, trickle, type Answer, type HostileRegistry } from "../../helpers/hostile-registry";
 
 interface Case {
   name: string;
@@ -237,6 +237,27 @@ function cases(reg: RegInfo, other: { url: string }): Case[] {
     // --- redirects ---
     { name: "blob redirect loop", answer: (_req, res, u) => { if (!isBlob(u)) return false; res.writeHead(302, { location: u.pathname, "content-length": "0" }); res.end(); return true; }, codes: ["TOO_MANY_REDIRECTS"] },
     { name: "blob redirect to file:", answer: (_req, res, u) => { if (!isBlob(u)) return false; res.writeHead(307, { location: "file:///etc/passwd", "content-length": "0" }); res.end(); return true; }, codes: ["INVALID_RESPONSE"] },
+    // Redirects into internal networks (lib/oci/redirect-guard.ts): the registry is on loopback,
+    // so loopback targets are allowed and every other internal class is refused before connecting.
+    { name: "blob redirect to the cloud metadata address", answer: redirectTo("http://169.254.169.254/latest/meta-data/iam/security-credentials/"), codes: ["ADDRESS_REFUSED"] },
+    { name: "manifest redirect to a private 10/8 address", answer: redirectTo("http://10.0.0.1/v2/x/manifests/v1", "manifest", 302), codes: ["ADDRESS_REFUSED"] },
+    { name: "blob redirect to a 192.168/16 address", answer: redirectTo("http://192.168.1.1:8080/blob"), codes: ["ADDRESS_REFUSED"] },
+    { name: "blob redirect to an IPv6 unique-local address", answer: redirectTo("http://[fd00::1]/blob"), codes: ["ADDRESS_REFUSED"] },
+    { name: "blob redirect to IPv4-mapped IPv6 metadata", answer: redirectTo("http://[::ffff:169.254.169.254]/latest/"), codes: ["ADDRESS_REFUSED"] },
+    { name: "blob redirect to IPv6 link-local", answer: redirectTo("http://[fe80::1]/blob"), codes: ["ADDRESS_REFUSED"] },
+    {
+      name: "auth realm at the metadata address",
+      answer: (req, res) => {
+        if ((req.headers.authorization ?? "").startsWith("Bearer ")) return false;
+        res.writeHead(401, { "www-authenticate": 'Bearer realm="http://169.254.169.254/token",service="x"', "content-length": "0" });
+        res.end();
+        return true;
+      },
+      codes: ["ADDRESS_REFUSED"],
+    },
+    // Same class as the registry (loopback → localhost, resolved by name): followed, and the
+    // wrong bytes behind it are caught as usual.
+    { name: "blob redirect to another loopback service (allowed, bytes still verified)", answer: redirectTo(() => `${other.url.replace("127.0.0.1", "localhost")}/blob`), codes: ["DIGEST_MISMATCH", "SIZE_MISMATCH"] },
     { name: "redirect without Location", answer: (_req, res, u) => { if (!isManifest(u)) return false; res.writeHead(302, { "content-length": "0" }); res.end(); return true; }, codes: ["INVALID_RESPONSE"] },
     // --- auth ---
     { name: "token endpoint returning a 2 MiB token", answer: tokenServer(JSON.stringify({ token: "t".repeat(2 * 1024 * 1024) })), codes: ["INVALID_RESPONSE"] },
