@@ -4,11 +4,11 @@ import type { Mirror } from "./start";
 
 /**
  * SIGHUP: re-reads the config file (and the environment) and re-applies its registries, as at
- * start (idempotent; registries the file no longer declares are disabled). A file that does not
+ * start (idempotent; registries the file no longer declares are disabled), and its alert webhooks. A file that does not
  * validate changes nothing and is logged. The log level follows the file too. Other settings
  * (ports, database, store) need a restart. Returns the uninstall function.
  */
-export function installConfigReload(mirror: Pick<Mirror, "reloadRegistries">, log: Logger, options: LoadConfigOptions = {}): () => void {
+export function installConfigReload(mirror: Pick<Mirror, "reloadRegistries" | "reloadAlerts">, log: Logger, options: LoadConfigOptions = {}): () => void {
   let running: Promise<void> | null = null;
   const reload = () => {
     running ??= (async () => {
@@ -17,6 +17,7 @@ export function installConfigReload(mirror: Pick<Mirror, "reloadRegistries">, lo
         const config = loadConfig(options);
         if (config.source.importReport?.length) log.warn({ unmapped: config.source.importReport }, "zot config: some settings could not be mapped");
         const result = await mirror.reloadRegistries(config.registries);
+        await mirror.reloadAlerts(config.alerts);
         log.level = config.logLevel;
         log.info({ file: config.source.file, ...result }, "configuration reloaded");
       } catch (err) {

@@ -1,4 +1,6 @@
 import os from "node:os";
+import { AlertService } from "../alerts";
+import type { AlertsConfig } from "../config";
 import { withLogContext, type FerryMetrics } from "../observability";
 import type { Runtime } from "../runtime";
 import { EventListener, GeneratorCoordinator, pruneHistory, sqlFromPrisma, WorkerPool, type Sql } from "../scheduler";
@@ -18,11 +20,15 @@ export interface Mirror {
   pool: WorkerPool | null;
   coordinator: GeneratorCoordinator;
   onDemand: OnDemand;
+  /** Webhooks on registry failure, recovery and staleness (lib/alerts). */
+  alerts: AlertService;
   /**
    * Config as code, again: applies a newly loaded config file's registries (SIGHUP). Validates
    * all of them first, so a bad file changes nothing (throws CONFIG_INVALID).
    */
   reloadRegistries(raw: unknown[]): Promise<{ created: string[]; updated: string[]; disabled: string[] }>;
+  /** The config file's `alerts` section, again (SIGHUP). */
+  reloadAlerts(alerts: AlertsConfig): Promise<void>;
   /** Stops claiming work, lets running tasks finish until the deadline, then hands the rest back. */
   stop(deadlineMs?: number): Promise<void>;
 }
@@ -113,6 +119,16 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
   pruner.unref();
   void prune();
   const onDemand = new OnDemand({ sql, store: runtime.store, services, listener, log });
+  const alerts = new AlertService({
+    db: runtime.db,
+    sql,
+    log: runtime.log.child({ component: "alerts" }),
+    config: runtime.config.alerts,
+    listener,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    registries: async () => (await services.all()).filter((e) => e.enabled).map((e) => ({ id: e.id, name: e.name, periodic: Boolean(e.config.pollIntervalMs) })),
+  });
+  await alerts.start();
   const urlHealth = recordUrlHealth({ sql, log, upstreamUrls: async () => (await services.all()).flatMap((e) => e.config.urls) });
   log.info({ workers, registries: registries.length }, "mirror started");
 
@@ -124,6 +140,8 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     pool,
     coordinator,
     onDemand,
+    alerts,
+    reloadAlerts: (config) => alerts.reload(config),
     reloadRegistries: async (raw) => {
       const next = parseConfiguredRegistries(raw);
       const result = await applyRegistryConfig(runtime.db, next, log);

@@ -50,6 +50,11 @@ export const REDACT_PATHS = [
   "*.*.credentials",
   "databaseUrl",
   "*.databaseUrl",
+  // Alert webhook secrets, should a config object be logged (lib/config/alerts.ts).
+  "webhooks[*].secret",
+  "*.webhooks[*].secret",
+  "alerts.webhooks[*].secret",
+  "*.alerts.webhooks[*].secret",
 ];
 
 export type LogFormat = "json" | "pretty";
