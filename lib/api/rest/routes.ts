@@ -31,6 +31,7 @@ import { previewRegistry, testRegistryConnection } from "../preview";
 import * as s from "../schemas";
 import { cancelTask, getTaskView, listTasks, queueSync, retryTask } from "../tasks";
 import { route, Reply, type RouteDef } from "./define";
+import { alertDeliveries, alertDeliveryQuerySchema, alertDeliverySchema } from "../alerts";
 import type { CallContext } from "../perform";
 
 const nameParams = z.object({ name: s.registryName }).strict();
@@ -193,6 +194,13 @@ export const ROUTES: RouteDef[] = [
     action: "registry.preview", body: s.registryCheckSchema, response: s.previewResultSchema,
     target: ({ body }) => (typeof body?.config?.name === "string" ? body.config.name.slice(0, 100) : (body?.existing ?? null)),
     handler: (ctx, { body }) => previewRegistry(ctx.env, body.config, body.existing),
+  }),
+
+  // ── alerts (read-only delivery history) ──
+  route<Record<string, never>, z.infer<typeof alertDeliveryQuerySchema>>({
+    method: "GET", path: "/alerts/deliveries", operationId: "listAlertDeliveries", tag: "alerts", summary: "Alert webhook events, newest first, with every delivery attempt (no URLs or secrets)",
+    action: "task.read", query: alertDeliveryQuerySchema, response: s.pageOf(alertDeliverySchema, "AlertDeliveryPage"),
+    handler: (ctx, { query }) => alertDeliveries(ctx.env, query),
   }),
 
   // ── session, setup ──
