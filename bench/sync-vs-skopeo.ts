@@ -16,10 +16,22 @@
  *
  * Targets (issue 5): Ferry first run ≤ 1/4 of skopeo's, ≤ 2× curl; second run ≤ 1/10 of
  * skopeo's second run; peak RSS < 300 MiB.
+ *
+ * Knobs for profiling (all optional):
+ * - BENCH_ONLY=ferry            skip skopeo and curl.
+ * - BENCH_FERRY_RUNS=N          run the Ferry child N times (fresh store each), report the median.
+ * - BENCH_FERRY_ROOTS=a,b       checkouts whose lib/ the child uses (A/B: `git archive` of an older
+ *                               commit with node_modules linked); runs are interleaved a,b,a,b.
+ * - BENCH_COUNT=1               a counting proxy (test/helpers/upstream-proxy.ts) in front of the
+ *                               registry: requests per tag by endpoint, per round. It costs CPU, so
+ *                               its wall times are not comparable with runs without it.
+ * - BENCH_CPU_PROF=dir          `--cpu-prof` for the Ferry child (open the .cpuprofile in DevTools).
+ * Every Ferry run also reports its own CPU time and the registry's (from /proc), so a run can be
+ * split into "busy" and "waiting" even on a shared machine.
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +39,7 @@ import { Pool } from "undici";
 import { openStore } from "../lib/store";
 import { createSyncService, MemoryTagState, type SyncService } from "../lib/sync";
 import { startRegistry, type TestRegistry } from "../test/helpers/registry";
+import { startUpstreamProxy } from "../test/helpers/upstream-proxy";
 
 const MiB = 1024 * 1024;
 const REPOS = 40;
@@ -158,8 +171,19 @@ async function generate(reg: TestRegistry): Promise<{ repos: string[]; blobs: Bl
 
 // ---------------------------------------------------------------- Ferry (child process)
 
-async function ferryRound(svc: SyncService): Promise<{ ms: number; synced: number; unchanged: number; failed: number; bytes: number }> {
+interface RoundResult {
+  ms: number;
+  /** CPU time of the Ferry process during the round (user + system). */
+  cpuMs: number;
+  synced: number;
+  unchanged: number;
+  failed: number;
+  bytes: number;
+}
+
+async function ferryRound(svc: SyncService): Promise<RoundResult> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   let cursor = "";
   let done = false;
   let chain = Promise.resolve("");
@@ -190,7 +214,8 @@ async function ferryRound(svc: SyncService): Promise<{ ms: number; synced: numbe
     }),
   );
   svc.resetCatalog();
-  return { ms: performance.now() - t0, ...totals };
+  const c = process.cpuUsage(c0);
+  return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, ...totals };
 }
 
 async function ferryChild(url: string, storeDir: string): Promise<void> {
@@ -199,6 +224,11 @@ async function ferryChild(url: string, storeDir: string): Promise<void> {
   const svc = createSyncService({ name: "bench", urls: [url], maxConcurrentRequests, content: [{ prefix: "bench/**" }] }, { store, tagState: new MemoryTagState() });
   try {
     const first = await ferryRound(svc);
+    if (process.env.BENCH_COUNT) {
+      // Tells the parent to snapshot the proxy's counts between the rounds.
+      process.stdout.write(JSON.stringify({ roundDone: 1 }) + "\n");
+      await new Promise((r) => setTimeout(r, 300));
+    }
     const second = await ferryRound(svc);
     const maxRssKiB = process.resourceUsage().maxRSS;
     process.stdout.write(JSON.stringify({ first, second, maxRssKiB }) + "\n");
@@ -209,16 +239,72 @@ async function ferryChild(url: string, storeDir: string): Promise<void> {
 
 // ---------------------------------------------------------------- helpers
 
+interface FerryRun {
+  first: RoundResult;
+  second: RoundResult;
+  maxRssKiB: number;
+  registryCpuMs?: number;
+}
+
+/** The docker-registry serving `root` (its config file lives there), for its CPU time. */
+async function findRegistryPid(root: string): Promise<number | undefined> {
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmd.includes(root) && cmd.includes("serve")) return Number(pid);
+  }
+  return undefined;
+}
+
+/** utime + stime of a process in ms (NaN when unknown). */
+async function processCpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+/** Proxy hits grouped by endpoint, divided by the number of tags. */
+function describeCounts(hits: Map<string, number>, tags: number): string {
+  const groups = new Map<string, number>();
+  for (const [key, n] of hits) {
+    const [method, p = ""] = key.split(" ");
+    let kind = "other";
+    const ref = p.match(/\/manifests\/(.+)$/)?.[1];
+    if (ref !== undefined) {
+      if (/^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/.test(ref)) kind = "manifest cosign tag";
+      else if (/^sha256-[0-9a-f]{64}$/.test(ref)) kind = "manifest referrers fallback tag";
+      else if (ref.startsWith("sha256:")) kind = "manifest by digest";
+      else kind = "manifest by tag";
+    } else if (p.includes("/blobs/")) kind = "blob";
+    else if (p.includes("/referrers/")) kind = "referrers API";
+    else if (p.endsWith("/tags/list")) kind = "tags list";
+    else if (p.endsWith("/_catalog")) kind = "catalog";
+    const k = `${method} ${kind}`;
+    groups.set(k, (groups.get(k) ?? 0) + n);
+  }
+  let total = 0;
+  const parts = [...groups].sort((a, b) => b[1] - a[1]).map(([k, n]) => {
+    total += n;
+    return `${k} ${(n / tags).toFixed(2)}`;
+  });
+  return `total ${(total / tags).toFixed(2)} (${total}): ${parts.join(", ")}`;
+}
+
 const children = new Set<ReturnType<typeof spawn>>();
 
-function run(cmd: string, args: string[], opts: { input?: string } = {}): Promise<{ ms: number; stdout: string; stderr: string }> {
+function run(cmd: string, args: string[], opts: { input?: string; onLine?: (line: string) => void } = {}): Promise<{ ms: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
     children.add(child);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      const before = stdout.length;
+      stdout += d.toString();
+      if (opts.onLine) for (const line of stdout.slice(stdout.lastIndexOf("\n", before - 1) + 1).split("\n").slice(0, -1)) opts.onLine(line);
+    });
     child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
     const timer = setTimeout(() => child.kill("SIGKILL"), CHILD_TIMEOUT_MS);
     child.on("error", reject);
@@ -256,19 +342,57 @@ async function main(): Promise<void> {
     const distinct = cat.blobs.reduce((n, b) => n + b.size, 0);
     console.log(`catalog: ${cat.repos.length} repositories × ${TAGS} tags, ${cat.images} image manifests, ${cat.blobs.length} distinct blobs, ${(distinct / MiB).toFixed(1)} MiB; generated in ${fmt(genMs)}`);
 
-    // Ferry, in a child process.
-    const storeDir = path.join(work, "ferry-store");
-    const self = fileURLToPath(import.meta.url);
-    const f = await run(process.execPath, [...process.execArgv, self, "--ferry-child", reg.url, storeDir]);
-    const ferry = JSON.parse(f.stdout.trim().split("\n").pop() ?? "{}") as {
-      first: { ms: number; synced: number; unchanged: number; failed: number; bytes: number };
-      second: { ms: number; synced: number; unchanged: number; failed: number; bytes: number };
-      maxRssKiB: number;
+    // Ferry, in a child process, possibly several times and from several checkouts (A/B).
+    const roots = (process.env.BENCH_FERRY_ROOTS ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")).split(",");
+    const runs = Number(process.env.BENCH_FERRY_RUNS ?? 1);
+    const proxy = process.env.BENCH_COUNT ? await startUpstreamProxy(reg.url) : undefined;
+    const registryPid = await findRegistryPid(reg.root);
+    const byRoot = new Map<string, FerryRun[]>(roots.map((r) => [r, []]));
+    for (let i = 0; i < runs; i++) {
+      for (const root of roots) {
+        const storeDir = path.join(work, `ferry-store-${i}-${byRoot.get(root)!.length}-${roots.indexOf(root)}`);
+        const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+        let firstCounts: Map<string, number> | undefined;
+        proxy?.reset();
+        const regCpu0 = await processCpuMs(registryPid);
+        const f = await run(process.execPath, [...prof, ...process.execArgv, path.join(root, "bench/sync-vs-skopeo.ts"), "--ferry-child", proxy?.url ?? reg.url, storeDir], {
+          onLine: (line) => {
+            if (proxy && line.includes('"roundDone"')) {
+              firstCounts = new Map(proxy.hits);
+              proxy.reset();
+            }
+          },
+        });
+        const regCpuMs = (await processCpuMs(registryPid)) - regCpu0;
+        const r = JSON.parse(f.stdout.trim().split("\n").pop() ?? "{}") as FerryRun;
+        r.registryCpuMs = regCpuMs;
+        byRoot.get(root)!.push(r);
+        const tag = roots.length > 1 ? `[${path.basename(root)}] ` : "";
+        console.log(
+          `${tag}ferry first ${fmt(r.first.ms)} (cpu ${fmt(r.first.cpuMs)}; ${r.first.synced} synced, ${r.first.failed} failed, ${(r.first.bytes / MiB).toFixed(1)} MiB), ` +
+            `second ${fmt(r.second.ms)} (cpu ${fmt(r.second.cpuMs)}; ${r.second.unchanged} unchanged), registry cpu (both rounds) ${fmt(regCpuMs)}, peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MiB, load ${os.loadavg()[0]!.toFixed(2)}`,
+        );
+        if (proxy && firstCounts) {
+          const tags = r.first.synced + r.first.unchanged + r.first.failed;
+          console.log(`  requests per tag, first round:  ${describeCounts(firstCounts, tags)}`);
+          console.log(`  requests per tag, second round: ${describeCounts(proxy.hits, tags)}`);
+        }
+        await rm(storeDir, { recursive: true, force: true });
+      }
+    }
+    await proxy?.close();
+    const ferryRuns = byRoot.get(roots[roots.length - 1]!)!;
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+    for (const [root, rs] of byRoot) {
+      if (rs.length > 1) console.log(`${path.basename(root)}: median first ${fmt(med(rs.map((r) => r.first.ms)))}, second ${fmt(med(rs.map((r) => r.second.ms)))} over ${rs.length} runs`);
+    }
+    const ferry = {
+      first: { ...ferryRuns[0]!.first, ms: med(ferryRuns.map((r) => r.first.ms)) },
+      second: { ...ferryRuns[0]!.second, ms: med(ferryRuns.map((r) => r.second.ms)) },
+      maxRssKiB: Math.max(...ferryRuns.map((r) => r.maxRssKiB)),
     };
-    console.log(`ferry first:  ${fmt(ferry.first.ms)} (${ferry.first.synced} tags synced, ${ferry.first.failed} failed, ${(ferry.first.bytes / MiB).toFixed(1)} MiB downloaded)`);
-    console.log(`ferry second: ${fmt(ferry.second.ms)} (${ferry.second.unchanged} unchanged, ${(ferry.second.bytes / MiB).toFixed(1)} MiB downloaded)`);
     const rssMiB = ferry.maxRssKiB / 1024;
-    console.log(`ferry peak RSS: ${rssMiB.toFixed(0)} MiB`);
+    if (process.env.BENCH_ONLY === "ferry") return;
 
     // skopeo sync, twice into the same directory.
     const yamlFile = path.join(work, "skopeo.yaml");

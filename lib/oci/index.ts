@@ -3,7 +3,7 @@
  * is the public surface; everything else in the folder is internal.
  */
 export { RegistryClient } from "./client";
-export type { CallOptions, FetchedManifest, ManifestInfo, PingResult, ReferrersResult } from "./client";
+export type { CallOptions, FetchedManifest, ManifestInfo, PingResult, ReferrersOptions, ReferrersResult } from "./client";
 export { isRegistryRootUrl } from "./options";
 export type { RegistryClientOptions, RetryInfo } from "./options";
 export type { BlobStream } from "./blob-stream";

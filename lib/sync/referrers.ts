@@ -7,6 +7,11 @@
  * Periodic sync is recursive (a signature of an SBOM of an image) with a visited set: the
  * tag-schema fallback is a mutable tag, so a hostile or broken upstream can make referrer indexes
  * point at each other, and the walk must still end. Depth is capped as well.
+ *
+ * Periodic sync passes the repository's tag list (`knownTags`, listed at the start of the
+ * repository): fallback and cosign tags are then looked up only when they are listed, instead of
+ * four requests per image that almost always answer 404. A signature pushed after the listing is
+ * found in the next round, like any tag pushed after the listing.
  */
 import type { AppError } from "../errors";
 import { cosignTag, cosignTags, isOciError, type Descriptor, type RegistryClient } from "../oci";
@@ -54,6 +59,8 @@ export interface ReferrerJob {
   artifactTypes: readonly string[];
   legacyCosignTags: boolean;
   recursive: boolean;
+  /** The repository's tags, listed just before; undefined: ask the registry for each tag. */
+  knownTags?: ReadonlySet<string>;
 }
 
 /**
@@ -67,7 +74,12 @@ export async function syncReferrersOf(job: ReferrerJob, subject: string, visited
   job.ctx.signal.throwIfAborted();
   const { client, upstreamRepo, localRepo, env, ctx } = job;
   const only = job.artifactTypes.length === 1 ? { artifactType: job.artifactTypes[0]! } : {};
-  const { descriptors } = await client.referrers(upstreamRepo, subject, { signal: ctx.signal, ...only });
+  const known = job.knownTags ? { knownTags: job.knownTags } : {};
+  // The referrers lookup and the cosign tag HEADs are independent: one round trip, not four.
+  const [{ descriptors }, legacy] = await Promise.all([
+    client.referrers(upstreamRepo, subject, { signal: ctx.signal, ...only, ...known }),
+    job.legacyCosignTags && job.artifactTypes.length === 0 ? movedCosignTags(job, subject) : [],
+  ]);
   const wanted = descriptors.filter((d) => job.artifactTypes.length === 0 || job.artifactTypes.includes(d.artifactType ?? ""));
 
   const toCopy: Descriptor[] = [];
@@ -76,19 +88,6 @@ export async function syncReferrersOf(job: ReferrerJob, subject: string, visited
     if (visited.has(d.digest) || next.includes(d.digest)) continue;
     next.push(d.digest);
     if (!(await hasManifest(env, localRepo, d.digest))) toCopy.push(d);
-  }
-  const legacy: Array<{ tag: string; digest: string }> = [];
-  if (job.legacyCosignTags && job.artifactTypes.length === 0) {
-    for (const tag of cosignTags(subject)) {
-      let digest: string;
-      try {
-        digest = (await client.headManifest(upstreamRepo, tag, { signal: ctx.signal })).digest;
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
-      if (!(await env.store.canSkipImage(localRepo, tag, digest))) legacy.push({ tag, digest });
-    }
   }
 
   const outcomes: TagOutcome[] = [];
@@ -118,6 +117,24 @@ export async function syncReferrersOf(job: ReferrerJob, subject: string, visited
     for (const d of next) outcomes.push(...(await syncReferrersOf(job, d, visited, depth + 1)));
   }
   return outcomes;
+}
+
+/** cosign tags of `subject` that exist upstream and differ from the local repository's. */
+async function movedCosignTags(job: ReferrerJob, subject: string): Promise<Array<{ tag: string; digest: string }>> {
+  const { client, upstreamRepo, localRepo, env, ctx } = job;
+  const tags = cosignTags(subject).filter((t) => !job.knownTags || job.knownTags.has(t));
+  const found = await Promise.all(
+    tags.map(async (tag) => {
+      try {
+        const { digest } = await client.headManifest(upstreamRepo, tag, { signal: ctx.signal });
+        return (await env.store.canSkipImage(localRepo, tag, digest)) ? null : { tag, digest };
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+    }),
+  );
+  return found.filter((x): x is { tag: string; digest: string } => x !== null);
 }
 
 async function hasManifest(env: CopyEnv, repo: string, digest: string): Promise<boolean> {

@@ -3,7 +3,9 @@
  * lib/store (Destination).
  *
  * Per tag (periodic) or reference (on demand):
- *   1. HEAD the manifest upstream (one request).
+ *   1. HEAD the manifest upstream (one request). When nothing local can be compared with it (no
+ *      tag state, not in the store) the manifest is fetched with a GET instead: the HEAD would
+ *      only say "copy it" and cost a round trip.
  *   2. Unchanged? The tag state's upstream digest equals it and the store still has the recorded
  *      local digest under the tag (or, without tag state, the store has the tag at that digest).
  *      Then stop: no other request for the image, no write to the store. When the stored tree is
@@ -15,14 +17,15 @@
  *      whole attempt fails over to the next url on network-class errors (remote.ts); blobs that
  *      already landed are in the store's pool and are linked, not fetched again.
  *   5. Record tag state; then referrers (periodic path, also for unchanged images, because a
- *      signature can be added to an image that did not change).
+ *      signature can be added to an image that did not change). The periodic path hands the
+ *      repository's tag listing down, so fallback and cosign tags are looked up only when listed.
  *
  * A failing tag gets a `failed` outcome and the rest of the repository goes on (zot stops).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Dispatcher } from "undici";
 import { AppError, isAppError } from "../errors";
-import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type RegistryClient, type RetryInfo } from "../oci";
+import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type ManifestInfo, type RegistryClient, type RetryInfo } from "../oci";
 import type { Store } from "../store";
 import { CatalogCache } from "./catalog";
 import { parseRegistryConfig, type ContentRule, type RegistryConfig, type RegistryConfigInput } from "./config";
@@ -34,7 +37,7 @@ import { getOCIDigest } from "./predict-digest";
 import { isSigned, syncReferrersOf } from "./referrers";
 import { Remote } from "./remote";
 import type { SyncContext, SyncImageResult, SyncRepoResult, SyncService, TagOutcome } from "./service-types";
-import type { TagStateStore } from "./tag-state";
+import type { TagStateRecord, TagStateStore } from "./tag-state";
 
 /** What a SyncService needs from the rest of Ferry. */
 export interface SyncServiceDeps {
@@ -179,9 +182,11 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     }
     ctx.event?.("info", `${upstreamRepo}: ${kept.length} of ${userTags.length} tags to check`, { repository: localRepo });
 
+    // The full listing (cosign and fallback tags included) spares referrer lookups of tags that do not exist.
+    const knownTags = new Set(all);
     const results = await mapLimit(kept, this.tagConcurrency, async (tag) => {
       if (ctx.signal.aborted) return null;
-      const r = await this.syncTag(ctx, rule, upstreamRepo, localRepo, tag, counters, true);
+      const r = await this.syncTag(ctx, rule, upstreamRepo, localRepo, tag, counters, true, knownTags);
       if (r.outcome.status === "failed") {
         ctx.event?.("warn", `${localRepo}:${tag} failed: ${r.outcome.code}: ${r.outcome.message}`, { repository: localRepo, tag, code: r.outcome.code });
       }
@@ -307,23 +312,37 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     reference: string,
     counters: CopyCounters,
     withReferrers: boolean,
+    knownTags?: ReadonlySet<string>,
   ): Promise<TagResult & { error?: unknown }> {
     const isTag = !isDigest(reference);
     const checkedAt = this.now();
     const stateKey = { registryId: this.registryId, localRepo, tag: reference, upstreamRepo };
     try {
       const tree = this.treeOptions(rule, reference);
+      const state = isTag ? await this.deps.tagState?.get(this.registryId, localRepo, reference) : undefined;
+      const comparable = await this.hasLocalCopy(localRepo, reference, isTag, state);
       const result = await this.remote.use(async (client) => {
-        const head = await client.headManifest(upstreamRepo, reference, { signal: ctx.signal });
+        let prefetched: { root: FetchedManifest; children: ReadonlyMap<string, FetchedManifest> } | undefined;
+        let head: ManifestInfo;
+        if (comparable) {
+          head = await client.headManifest(upstreamRepo, reference, { signal: ctx.signal });
+        } else {
+          // Nothing local to compare with: a HEAD could only say "copy it", so the manifest is
+          // fetched straight away (one round trip less per new image; it is verified the same).
+          const root = await client.getManifest(upstreamRepo, reference, { signal: ctx.signal });
+          prefetched = { root, children: new Map() };
+          head = root;
+        }
         const upstreamDigest = head.digest;
         // May the stored root differ from upstream's? Must it (a Docker root under convertToOCI)?
         const rewrites = mayRewrite(head.mediaType, tree);
         const mustRewrite = Boolean(tree.convertToOCI && isDockerManifestType(head.mediaType));
         let outcome: TagOutcome | undefined;
         let copied = false;
-        let prefetched: { root: FetchedManifest; children: ReadonlyMap<string, FetchedManifest> } | undefined;
         let predicted: string | undefined;
-        if (!(await this.isUnchanged(localRepo, reference, upstreamDigest, isTag, rewrites, mustRewrite))) {
+        if (!comparable) {
+          // Not stored under this name: nothing can be unchanged.
+        } else if (!(await this.isUnchanged(localRepo, reference, upstreamDigest, isTag, rewrites, mustRewrite, state))) {
           if (rewrites && isTag) {
             // Tag state could not tell: predict the stored digest from the manifests (no blobs).
             const p = await getOCIDigest(client, upstreamRepo, upstreamDigest, { ...tree, signal: ctx.signal });
@@ -344,7 +363,7 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
           outcome = { tag: reference, status: "synced", digest: c.digest, bytes: c.treeBytes };
           copied = true;
           if (isTag) {
-            const prev = await this.deps.tagState?.get(this.registryId, localRepo, reference);
+            const prev = state;
             await this.deps.tagState?.record({
               ...stateKey,
               status: "synced",
@@ -358,7 +377,7 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
           }
         }
         if (withReferrers && outcome.status !== "unsigned") {
-          await this.referrersFor(ctx, client, upstreamRepo, localRepo, upstreamDigest, counters, outcome);
+          await this.referrersFor(ctx, client, upstreamRepo, localRepo, upstreamDigest, counters, outcome, knownTags);
         }
         return { outcome, copied };
       }, this.failoverEvent(ctx));
@@ -377,7 +396,15 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
    * whether it must. A recorded local digest that disagrees with them is stale (the config
    * changed: `convertToOCI` or `platforms` turned on or off) and does not count as unchanged.
    */
-  private async isUnchanged(localRepo: string, reference: string, upstreamDigest: string, isTag: boolean, rewrites: boolean, mustRewrite: boolean): Promise<boolean> {
+  private async isUnchanged(
+    localRepo: string,
+    reference: string,
+    upstreamDigest: string,
+    isTag: boolean,
+    rewrites: boolean,
+    mustRewrite: boolean,
+    state: TagStateRecord | null | undefined,
+  ): Promise<boolean> {
     const store = this.env.store;
     if (!isTag) {
       try {
@@ -387,7 +414,6 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
         return false;
       }
     }
-    const state = await this.deps.tagState?.get(this.registryId, localRepo, reference);
     const consistent = (local: string) => (local === upstreamDigest ? !mustRewrite : rewrites);
     if (state?.upstreamDigest === upstreamDigest && state.localDigest && consistent(state.localDigest)) {
       if (await store.canSkipImage(localRepo, reference, state.localDigest)) return true;
@@ -396,6 +422,22 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     // Docker image, an unfiltered index): only the prediction can tell.
     if (rewrites) return false;
     return store.canSkipImage(localRepo, reference, upstreamDigest);
+  }
+
+  /**
+   * Whether the local repository holds something the upstream manifest can be compared with: a
+   * tag state row with a digest, the tag itself, or (for a digest reference) that manifest.
+   * Without it the image is copied whatever the upstream digest is.
+   */
+  private async hasLocalCopy(localRepo: string, reference: string, isTag: boolean, state: TagStateRecord | null | undefined): Promise<boolean> {
+    if (isTag && state?.upstreamDigest) return true;
+    try {
+      if (isTag) return (await this.env.store.resolveTag(localRepo, reference)) !== null;
+      await this.env.store.getManifest(localRepo, reference);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** How tag `reference` is transformed: a digest reference is copied whole and unconverted. */
@@ -441,10 +483,22 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     digest: string,
     counters: CopyCounters,
     outcome: TagOutcome,
+    knownTags: ReadonlySet<string> | undefined,
   ): Promise<void> {
     try {
       const copied = await syncReferrersOf(
-        { env: this.env, client, upstreamRepo, localRepo, ctx, counters, artifactTypes: [], legacyCosignTags: this.config.syncLegacyCosignTags, recursive: true },
+        {
+          env: this.env,
+          client,
+          upstreamRepo,
+          localRepo,
+          ctx,
+          counters,
+          artifactTypes: [],
+          legacyCosignTags: this.config.syncLegacyCosignTags,
+          recursive: true,
+          ...(knownTags ? { knownTags } : {}),
+        },
         digest,
       );
       if ((outcome.status === "synced" || outcome.status === "unchanged") && copied.length > 0) outcome.referrers = copied.length;
