@@ -148,6 +148,8 @@ export async function previewRegistry(env: ApiEnv, input: Record<string, unknown
     }
     const unmatched = all.filter((r) => r.local === null).slice(0, 50);
     for (const r of unmatched) repositories.push({ upstream: r.upstream, local: null, tagsTotal: 0, tags: [], tagsError: null });
+    const onDemandOnly = matched.filter((r) => !rules.inRounds(r.upstream)).length;
+    if (onDemandOnly > 0) notes.push(`periodic: false: ${onDemandOnly} of the ${matched.length} matching repositories are served on demand only (rounds skip them)`);
     if (config.onlySigned) notes.push("onlySigned: unsigned images are skipped at sync time (not checked by the preview)");
     if (config.content.some((c) => c.platforms)) notes.push("platforms: indexes are filtered to the listed platforms at sync time");
     return { connection, catalogSize: catalog.length, catalogTruncated: truncated, matched: matched.length, repositories, moreMatched: Math.max(0, matched.length - MAX_REPOS_WITH_TAGS), notes };
