@@ -35,6 +35,7 @@ export const OCI_ERROR_CODES = [
   "INVALID_RESPONSE",
   "TOO_MANY_REDIRECTS",
   "PAGING_LIMIT",
+  "TOO_MANY_TAGS",
   // A redirect or auth realm pointed at an internal address (see redirect-guard.ts).
   "ADDRESS_REFUSED",
   // Transport.

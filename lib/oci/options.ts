@@ -96,6 +96,8 @@ export const clientOptionsSchema = z
     pageSize: z.number().int().min(1).max(10_000).optional(),
     /** Give up paging after this many pages. */
     maxPages: z.number().int().min(1).default(10_000),
+    /** A tag list longer than this fails with TOO_MANY_TAGS (paging stops there). */
+    maxTags: z.number().int().min(1).default(10_000),
     userAgent: z.string().min(1).default("ferry"),
     /** Told about every retry and blob resume (task history); must not throw. */
     onRetry: z.custom<(info: RetryInfo) => void>((v) => typeof v === "function", { error: "onRetry must be a function" }).optional(),

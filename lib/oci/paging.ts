@@ -2,7 +2,8 @@
  * `Link`-header paging for catalog and tags lists. Registries get this wrong in creative ways, so
  * the iterator stops (without error) on a `next` link it has already followed or a page that
  * repeats the previous one, and fails with PAGING_LIMIT after `maxPages`, so a broken upstream can
- * never pin a worker in an endless loop.
+ * never pin a worker in an endless loop. A list may also be capped by entries (`maxItems`: the
+ * per-repository tag cap), checked page by page so a huge list is never held whole.
  */
 import { OciError } from "./errors";
 import type { IncomingHttpHeaders } from "node:http";
@@ -29,6 +30,8 @@ export interface PageRequest {
   scope: string;
   what: string;
   maxPages: number;
+  /** Fail with TOO_MANY_TAGS once the pages so far hold more than this many names. */
+  maxItems?: number;
   signal?: AbortSignal;
 }
 
@@ -37,6 +40,7 @@ export async function* pages(fetchPage: FetchPage, p: PageRequest): AsyncGenerat
   const followed = new Set<string>([p.first.href]);
   let url = p.first;
   let previous: string | undefined;
+  let total = 0;
   for (let n = 0; ; n++) {
     if (n >= p.maxPages) {
       throw new OciError("PAGING_LIMIT", `${p.what}: stopped after ${p.maxPages} pages; raise maxPages if the registry really is that large`);
@@ -57,6 +61,10 @@ export async function* pages(fetchPage: FetchPage, p: PageRequest): AsyncGenerat
     const fingerprint = JSON.stringify(items);
     if (items.length > 0 && fingerprint === previous) return; // the same page again: a loop
     previous = fingerprint;
+    total += items.length;
+    if (p.maxItems !== undefined && total > p.maxItems) {
+      throw new OciError("TOO_MANY_TAGS", `${p.what}: more than ${p.maxItems} entries (stopped after page ${n + 1}); raise maxTagsPerRepo if this repository really has that many tags`);
+    }
     yield items;
     const next = parseNextLink(res.headers.link);
     if (!next) return;

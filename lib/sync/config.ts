@@ -163,6 +163,12 @@ export const registryConfigSchema = z
      * down the cached image is served anyway. 0 checks on every pull.
      */
     manifestCheckInterval: duration("manifestCheckInterval", 5 * 60_000, 0),
+    /**
+     * A repository whose upstream tag list is longer than this fails with TOO_MANY_TAGS (listing
+     * stops there) rather than being cut: a truncated list would silently mirror an arbitrary,
+     * lexically first subset, while filters and `tags.latest` need the whole list to be right.
+     */
+    maxTagsPerRepo: z.number().int().min(1).max(1_000_000, { error: "maxTagsPerRepo must be between 1 and 1000000" }).default(10_000),
     /** Which repositories and tags to mirror; empty means everything, names unchanged. */
     content: z.array(contentRuleSchema).default([]),
   })
@@ -206,6 +212,7 @@ export interface RegistryConfig {
   syncLegacyCosignTags: boolean;
   syncTimeoutMs: number;
   manifestCheckIntervalMs: number;
+  maxTagsPerRepo: number;
   maxConcurrentRequests: number;
   requestsPerSecond?: number;
   convertToOCI: boolean;

@@ -102,6 +102,7 @@ function clientOptions(config: RegistryConfig, url: string, options: RemoteOptio
   const o: RegistryClientOptions = {
     url,
     maxConcurrentRequests: config.maxConcurrentRequests,
+    maxTags: config.maxTagsPerRepo,
     retry: { maxRetries: config.maxRetries, retryDelayMs: config.retryDelayMs, maxRetryDelayMs: config.maxRetryDelayMs },
     ...(config.requestsPerSecond !== undefined ? { requestsPerSecond: config.requestsPerSecond } : {}),
     ...(options.userAgent ? { userAgent: options.userAgent } : {}),

@@ -210,6 +210,19 @@ function cases(reg: RegInfo, other: { url: string }): Case[] {
       },
       codes: ["INVALID_RESPONSE"],
     },
+    // Tag-count cap (maxTagsPerRepo): the repository fails, nothing of it is written.
+    { name: "tag list longer than maxTagsPerRepo", answer: (_req, res, u) => isTags(u) && json(res, 200, { name: "x", tags: ["v1", ...Array.from({ length: 24 }, (_, i) => `t${i}`)] }), codes: ["TOO_MANY_TAGS"], config: { maxTagsPerRepo: 20 } },
+    { name: "10,001 tags against the default cap of 10,000", answer: (_req, res, u) => isTags(u) && json(res, 200, { name: "x", tags: ["v1", ...Array.from({ length: 10_000 }, (_, i) => `t${i}`)] }), codes: ["TOO_MANY_TAGS"] },
+    {
+      name: "endless distinct tag pages stop at the tag cap, not the page cap",
+      answer: (_req, res, u) => {
+        if (!isTags(u)) return false;
+        const n = Number(u.searchParams.get("p") ?? 0);
+        return json(res, 200, { name: "x", tags: Array.from({ length: 10 }, (_, i) => `p${n}-${i}`) }, { link: `<${u.pathname}?p=${n + 1}>; rel="next"` });
+      },
+      codes: ["TOO_MANY_TAGS"],
+      config: { maxTagsPerRepo: 50 },
+    },
     { name: "tag list that is not JSON", answer: (_req, res, u) => isTags(u) && json(res, 200, "tags: [v1]"), codes: ["INVALID_RESPONSE"] },
     { name: "tag list whose tags are numbers", answer: (_req, res, u) => isTags(u) && json(res, 200, { name: "x", tags: [1, 2, 3] }), codes: ["INVALID_RESPONSE"] },
     // --- paging ---
