@@ -11,6 +11,7 @@ import { verifiedBlobStream, type BlobStream } from "./blob-stream";
 import { referrersTag } from "./cosign";
 import { helperCredentials, staticCredentials, type CredentialSource } from "./credentials";
 import { dockerConfigCredentials } from "./docker-config";
+import { keepAliveAfterHead } from "./keep-alive";
 import { createDispatcher } from "./dispatcher";
 import { errorFromTransport, isOciError, OciError, redactUrl } from "./errors";
 import { observeLayer, redirectLayer, statusLayer } from "./layers";
@@ -57,6 +58,25 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `referrers()`. */
+export interface ReferrersOptions extends CallOptions {
+  artifactType?: string;
+  /**
+   * Every tag of the repository, listed by the caller just before (periodic sync lists them
+   * anyway). The `sha256-<hex>` fallback tag is then read only when it is among them: one request
+   * less per image on registries without the referrers API.
+   */
+  knownTags?: ReadonlySet<string>;
+}
+
+/**
+ * How long a client goes straight to the tag schema after the referrers endpoint answered 404 or
+ * something that is not an index. OCI 1.1 forbids a registry that implements the API to answer
+ * 404 for a repository that exists, so the answer holds for the registry, not one image; it is
+ * asked again after this long in case the registry was upgraded.
+ */
+const REFERRERS_API_RECHECK_MS = 10 * 60_000;
+
 /** A client for one upstream registry URL. */
 export class RegistryClient {
   /** The registry root URL. */
@@ -69,6 +89,8 @@ export class RegistryClient {
   /** `send` without the retry layer: for requests retried together with their body. */
   private readonly sendOnce: Send;
   private lastRateLimit: RateLimitInfo | undefined;
+  /** Until when the referrers API is taken as missing (see REFERRERS_API_RECHECK_MS). */
+  private referrersApiMissingUntil = 0;
   private closed = false;
 
   constructor(options: RegistryClientOptions) {
@@ -82,7 +104,7 @@ export class RegistryClient {
     else if (o.dockerConfig !== undefined) source = dockerConfigCredentials(this.url.host, o.dockerConfig === true ? undefined : o.dockerConfig);
     else source = staticCredentials(o.credentials);
     this.auth = new Authenticator(this.url, source, this.dispatcher, o.timeouts, o.userAgent);
-    const base = baseSend(this.dispatcher, o.timeouts, o.userAgent);
+    const base = baseSend(keepAliveAfterHead(this.dispatcher), o.timeouts, o.userAgent);
     const limiter = new RequestLimiter(o.maxConcurrentRequests, o.requestsPerSecond);
     this.onRetry = o.onRetry
       ? (err, delayMs, attempt) =>
@@ -308,50 +330,60 @@ export class RegistryClient {
    * artifactType. Uses the OCI referrers API and falls back to the `sha256-<hex>` tag schema when
    * the registry does not implement it.
    */
-  async referrers(repository: string, digest: string, opts: CallOptions & { artifactType?: string } = {}): Promise<ReferrersResult> {
+  async referrers(repository: string, digest: string, opts: ReferrersOptions = {}): Promise<ReferrersResult> {
     validateRepository(repository);
     validateDigest(digest);
     const filter = (ds: Descriptor[]) => (opts.artifactType ? ds.filter((d) => d.artifactType === opts.artifactType) : ds);
-    let url = this.v2(`${repository}/referrers/${digest}`);
-    if (opts.artifactType) url.searchParams.set("artifactType", opts.artifactType);
-    const out: Descriptor[] = [];
-    const seen = new Set<string>();
-    const what = `referrers of ${repository}@${digest}`;
-    try {
-      for (let page = 0; ; page++) {
-        if (page >= this.options.maxPages) throw new OciError("PAGING_LIMIT", `${what}: stopped after ${this.options.maxPages} pages`);
-        seen.add(url.href);
-        const { res, bytes } = await this.document({ url, method: "GET", headers: { accept: MediaTypes.ociIndex }, scope: repositoryScope(repository), what, ...sig(opts) }, this.options.maxManifestBytes);
-        const ct = bareMediaType(header(res.headers, "content-type"));
-        if (ct && ct !== MediaTypes.ociIndex && ct !== "application/json") {
-          // Something (a UI, a proxy) answered that is not the referrers API.
-          throw new OciError("UNSUPPORTED", `${what}: answer is ${ct}, not an OCI index`);
+    if (Date.now() >= this.referrersApiMissingUntil) {
+      try {
+        return { descriptors: await this.referrersApi(repository, digest, opts, filter), source: "api" };
+      } catch (err) {
+        if (!isOciError(err) || !["NOT_FOUND", "UNSUPPORTED", "UPSTREAM_4XX", "NAME_UNKNOWN", "MANIFEST_UNKNOWN"].includes(err.code) || err.status === 401 || err.status === 403) {
+          throw err;
         }
-        const parsed = parseManifest(bytes, MediaTypes.ociIndex, what);
-        if (parsed.kind !== "index") throw new OciError("INVALID_RESPONSE", `${what}: answer is not an index`);
-        const filtered = header(res.headers, "oci-filters-applied")?.includes("artifactType");
-        out.push(...(filtered ? parsed.index.manifests : filter(parsed.index.manifests)));
-        const next = header(res.headers, "link");
-        const target = parseNextLink(next);
-        if (!target) break;
-        const nextUrl = new URL(target, url);
-        if (nextUrl.origin !== this.url.origin || seen.has(nextUrl.href)) break;
-        url = nextUrl;
-      }
-      return { descriptors: out, source: "api" };
-    } catch (err) {
-      if (!isOciError(err) || !["NOT_FOUND", "UNSUPPORTED", "UPSTREAM_4XX", "NAME_UNKNOWN", "MANIFEST_UNKNOWN"].includes(err.code) || err.status === 401 || err.status === 403) {
-        throw err;
+        // A plain 404 (no registry error code: no such route) or a non-index answer says the
+        // registry lacks the API; MANIFEST_UNKNOWN/NAME_UNKNOWN may be about this image only.
+        if (err.code === "NOT_FOUND" || err.code === "UNSUPPORTED") this.referrersApiMissingUntil = Date.now() + REFERRERS_API_RECHECK_MS;
       }
     }
+    const tag = referrersTag(digest);
+    if (opts.knownTags && !opts.knownTags.has(tag)) return { descriptors: [], source: "tag-schema" };
     try {
-      const m = await this.getManifest(repository, referrersTag(digest), opts);
+      const m = await this.getManifest(repository, tag, sig(opts));
       return { descriptors: m.parsed.kind === "index" ? filter(m.parsed.index.manifests) : [], source: "tag-schema" };
     } catch (err) {
       if (isOciError(err) && (err.code === "MANIFEST_UNKNOWN" || err.code === "NOT_FOUND" || err.code === "NAME_UNKNOWN")) {
         return { descriptors: [], source: "tag-schema" };
       }
       throw err;
+    }
+  }
+
+  /** The OCI referrers endpoint, all pages. */
+  private async referrersApi(repository: string, digest: string, opts: ReferrersOptions, filter: (ds: Descriptor[]) => Descriptor[]): Promise<Descriptor[]> {
+    let url = this.v2(`${repository}/referrers/${digest}`);
+    if (opts.artifactType) url.searchParams.set("artifactType", opts.artifactType);
+    const out: Descriptor[] = [];
+    const seen = new Set<string>();
+    const what = `referrers of ${repository}@${digest}`;
+    for (let page = 0; ; page++) {
+      if (page >= this.options.maxPages) throw new OciError("PAGING_LIMIT", `${what}: stopped after ${this.options.maxPages} pages`);
+      seen.add(url.href);
+      const { res, bytes } = await this.document({ url, method: "GET", headers: { accept: MediaTypes.ociIndex }, scope: repositoryScope(repository), what, ...sig(opts) }, this.options.maxManifestBytes);
+      const ct = bareMediaType(header(res.headers, "content-type"));
+      if (ct && ct !== MediaTypes.ociIndex && ct !== "application/json") {
+        // Something (a UI, a proxy) answered that is not the referrers API.
+        throw new OciError("UNSUPPORTED", `${what}: answer is ${ct}, not an OCI index`);
+      }
+      const parsed = parseManifest(bytes, MediaTypes.ociIndex, what);
+      if (parsed.kind !== "index") throw new OciError("INVALID_RESPONSE", `${what}: answer is not an index`);
+      const filtered = header(res.headers, "oci-filters-applied")?.includes("artifactType");
+      out.push(...(filtered ? parsed.index.manifests : filter(parsed.index.manifests)));
+      const target = parseNextLink(header(res.headers, "link"));
+      if (!target) return out;
+      const nextUrl = new URL(target, url);
+      if (nextUrl.origin !== this.url.origin || seen.has(nextUrl.href)) return out;
+      url = nextUrl;
     }
   }
 
