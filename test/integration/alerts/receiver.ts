@@ -47,7 +47,8 @@ export async function startReceiver(): Promise<Receiver> {
         // recorded as is
       }
       r.received.push({ path, headers: req.headers, body, json, status });
-      res.writeHead(status, { "content-type": "text/plain" });
+      // A redirect points at /elsewhere on this server: a request there would mean it was followed.
+      res.writeHead(status, { "content-type": "text/plain", ...(status >= 300 && status < 400 ? { location: `${r.url}/elsewhere` } : {}) });
       res.end(status < 300 ? "ok" : "no");
     });
   });
