@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { decide, webhooksFrom, type ConditionState, type RegistryHealth } from "../../../lib/alerts";
+
+const NOW = new Date("2026-11-29T12:00:00Z");
+const ago = (s: number) => new Date(NOW.getTime() - s * 1000);
+const SECRET = "0123456789abcdef0123";
+
+function hook(extra: object = {}) {
+  const [w] = webhooksFrom({
+    evaluateInterval: 1000,
+    webhooks: [{ name: "h", url: "https://hooks.example/x", secret: SECRET, registries: "all", events: ["failure", "recovery", "freshness"], freshnessThreshold: 600_000, maxAttempts: 3, retryDelay: 1000, timeout: 1000, ...extra }],
+  });
+  return w!;
+}
+
+function health(extra: Partial<RegistryHealth> = {}): RegistryHealth {
+  return { id: "r1", name: "hub", failure: null, failingSince: null, lastSuccessAt: ago(60), freshSince: ago(60), now: NOW, ...extra };
+}
+
+const failing = health({ failure: { source: "catalog", code: null, message: "HTTP 503" }, failingSince: ago(5) });
+const states = (entries: Array<[string, ConditionState, Date]>) => new Map(entries.map(([k, state, since]) => [`h|r1|${k}`, { state, since }]));
+const reg = (h: RegistryHealth, periodic = true) => [{ id: h.id, name: h.name, periodic, health: h }];
+
+describe("alert transitions", () => {
+  it("a healthy registry seen for the first time records ok and sends nothing", () => {
+    const t = decide([hook()], reg(health()), new Map());
+    expect(t.map((x) => [x.condition, x.to, x.event])).toEqual([
+      ["failure", "ok", null],
+      ["freshness", "ok", null],
+    ]);
+  });
+
+  it("failing → one failure event with the reason; while it stays failing, nothing", () => {
+    const [t] = decide([hook()], reg(failing), states([["failure", "ok", ago(100)], ["freshness", "ok", ago(100)]]));
+    expect(t).toMatchObject({ condition: "failure", to: "alerting", event: "failure", since: ago(5) });
+    expect(t!.payload).toMatchObject({ type: "failure", webhook: "h", registry: "hub", condition: "failure", since: ago(5).toISOString(), reason: { source: "catalog", message: "HTTP 503" } });
+    expect(decide([hook()], reg(failing), states([["failure", "alerting", ago(5)], ["freshness", "ok", ago(100)]]))).toEqual([]);
+  });
+
+  it("a registry already failing when first seen is reported (a webhook added during an outage hears of it)", () => {
+    const t = decide([hook()], reg(failing), new Map());
+    expect(t.find((x) => x.condition === "failure")?.event).toBe("failure");
+  });
+
+  it("recovery carries when the failure began", () => {
+    const [t] = decide([hook()], reg(health()), states([["failure", "alerting", ago(300)], ["freshness", "ok", ago(900)]]));
+    expect(t).toMatchObject({ condition: "failure", to: "ok", event: "recovery" });
+    expect(t!.payload).toMatchObject({ type: "recovery", condition: "failure", since: ago(300).toISOString() });
+    expect(t!.payload!.reason).toBeUndefined();
+  });
+
+  it("freshness: stale past the threshold (periodic registries only), once, then recovery when fresh", () => {
+    const stale = health({ lastSuccessAt: ago(700), freshSince: ago(700) });
+    const [t] = decide([hook()], reg(stale), states([["failure", "ok", ago(900)], ["freshness", "ok", ago(900)]]));
+    expect(t).toMatchObject({ condition: "freshness", event: "freshness", since: ago(100) });
+    expect(t!.payload!.freshness).toEqual({ lastSuccessAt: ago(700).toISOString(), secondsSinceLastSuccess: 700, thresholdSeconds: 600 });
+    expect(decide([hook()], reg(stale), states([["failure", "ok", ago(900)], ["freshness", "alerting", ago(100)]]))).toEqual([]);
+    expect(decide([hook()], reg(stale, false), states([["failure", "ok", ago(900)]]))).toEqual([]);
+    const [back] = decide([hook()], reg(health()), states([["failure", "ok", ago(900)], ["freshness", "alerting", ago(100)]]));
+    expect(back).toMatchObject({ condition: "freshness", to: "ok", event: "recovery" });
+  });
+
+  it("follows the state without sending what the webhook does not subscribe to, and only for its registries", () => {
+    const quiet = hook({ events: ["failure"] });
+    const [back] = decide([quiet], reg(health()), states([["failure", "alerting", ago(300)]]));
+    expect(back).toMatchObject({ to: "ok", event: null, payload: null });
+    expect(decide([hook({ registries: ["other"] })], reg(failing), new Map())).toEqual([]);
+  });
+});
