@@ -20,7 +20,9 @@ import { listDeliveries } from "../../../lib/alerts";
 import { loadConfig } from "../../../lib/config";
 import { startMirror, type Mirror } from "../../../lib/mirror";
 import { createLogger, createMetrics, type FerryMetrics } from "../../../lib/observability";
-import { boot, type Runtime } from "../../../lib/runtime";
+import { handleRest } from "../../../lib/api";
+import { createApiToken, createUser } from "../../../lib/auth";
+import { boot, setRuntime, type Runtime } from "../../../lib/runtime";
 import { triggerRound } from "../../../lib/scheduler";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
 import { pushImage } from "../../helpers/images";
@@ -207,6 +209,34 @@ describe.skipIf(!registryAvailable())("alert webhooks on a running mirror", () =
     expect(recovery!.json).toMatchObject({ type: "recovery", registry: "quiet", condition: "freshness", since: stale!.json.since });
     await mirror.alerts.evaluateNow();
     expect(receiver.on("/stale").map((r) => r.headers["x-ferry-event"])).toEqual(["freshness", "recovery"]);
+  });
+
+  it("lists the deliveries over REST for a viewer, never with a URL or secret; 401 without credentials", async () => {
+    setRuntime(Promise.resolve(runtime));
+    const user = await createUser(runtime.db, { username: "watcher", password: "watcher-password-1", role: "viewer" });
+    const { token } = await createApiToken(runtime.db, { userId: user.id, username: user.username, role: "viewer", via: "token" }, { name: "alerts", role: "viewer" });
+    const get = (q: string, auth = true) => handleRest(new Request(`http://127.0.0.1/api/v1/alerts/deliveries${q}`, { headers: auth ? { authorization: `Bearer ${token}` } : {} }));
+
+    const res = await get("?webhook=oncall");
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const body = JSON.parse(text) as { items: Array<{ type: string; status: string; attemptLog: Array<{ statusCode: number }> }>; nextCursor: string | null };
+    expect(body.items.map((i) => [i.type, i.status, i.attemptLog.map((a) => a.statusCode)])).toEqual([
+      ["recovery", "delivered", [200]],
+      ["failure", "delivered", [200]],
+    ]);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(receiver.url);
+    // Paging: one at a time, the cursor leads to the older one.
+    const first = (await (await get("?webhook=oncall&limit=1")).json()) as typeof body & { items: Array<{ id: string }> };
+    expect(first.items).toHaveLength(1);
+    const second = (await (await get(`?webhook=oncall&limit=1&cursor=${first.nextCursor}`)).json()) as typeof first;
+    expect(second.items.map((i) => i.type)).toEqual(["failure"]);
+    expect(second.nextCursor).toBeNull();
+
+    expect((await get("?webhook=oncall", false)).status).toBe(401);
+    expect((await get("?status=sideways")).status).toBe(400);
+    expect((await get("?cursor=nonsense")).status).toBe(400);
   });
 
   it("never writes a webhook secret to the log", async () => {
