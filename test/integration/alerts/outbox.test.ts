@@ -13,7 +13,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evaluate, webhooksFrom } from "../../../lib/alerts";
 import { loadConfig } from "../../../lib/config";
-import { startMirror, type Mirror } from "../../../lib/mirror";
+import { installConfigReload, startMirror, type Mirror } from "../../../lib/mirror";
 import { createLogger } from "../../../lib/observability";
 import { boot, type Runtime } from "../../../lib/runtime";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
@@ -33,16 +33,20 @@ describe.skipIf(!registryAvailable())("alert outbox: several processes, restarts
   let receiver: Receiver;
   let tdb: TestDatabase;
   let configFile: string;
+  let registries: object[];
+  const hook = (name: string, extra: object = {}) => ({ name, url: `${receiver.url}/${name}`, secret: SECRET, events: ["failure"], ...extra });
   const procs: Array<{ runtime: Runtime; mirror: Mirror }> = [];
   /** /down answers 503 until this is true. */
   let downRecovered = false;
 
+  const loadOptions = () => ({
+    file: configFile,
+    cwd: tmp,
+    env: { DATABASE_URL: tdb.url, FERRY_STORE_DIR: path.join(tmp, "store"), FERRY_DATA_DIR: path.join(tmp, "data"), FERRY_WORKERS: "1", FERRY_GENERATOR_TICK_MS: "200", FERRY_LOG_LEVEL: "silent" },
+  });
+
   async function startProcess(name: string): Promise<{ runtime: Runtime; mirror: Mirror }> {
-    const config = loadConfig({
-      file: configFile,
-      cwd: tmp,
-      env: { DATABASE_URL: tdb.url, FERRY_STORE_DIR: path.join(tmp, "store"), FERRY_DATA_DIR: path.join(tmp, "data"), FERRY_WORKERS: "1", FERRY_GENERATOR_TICK_MS: "200" },
-    });
+    const config = loadConfig(loadOptions());
     const runtime = await boot({ config, log: createLogger({ level: "silent", name }) });
     const mirror = await startMirror(runtime);
     const p = { runtime, mirror };
@@ -65,13 +69,13 @@ describe.skipIf(!registryAvailable())("alert outbox: several processes, restarts
     // Down from the start: the first evaluation of every process sees the registry failing.
     proxy.failWith = 503;
     receiver = await startReceiver();
-    receiver.answer = (p) => (p === "/down" && !downRecovered ? 503 : p === "/moved" ? 302 : p === "/gone" ? 410 : 200);
-    const hook = (name: string, extra: object = {}) => ({ name, url: `${receiver.url}/${name}`, secret: SECRET, events: ["failure"], ...extra });
+    receiver.answer = (p) => ((p === "/down" && !downRecovered) || p === "/stuck" ? 503 : p === "/moved" ? 302 : p === "/gone" ? 410 : 200);
     configFile = path.join(tmp, "ferry.config.json");
+    registries = [{ name: "hub", urls: [proxy.url], pollInterval: "1s", tlsVerify: false, maxRetries: 0, content: [{ prefix: "apps/**" }] }];
     await writeFile(
       configFile,
       JSON.stringify({
-        registries: [{ name: "hub", urls: [proxy.url], pollInterval: "1s", tlsVerify: false, maxRetries: 0, content: [{ prefix: "apps/**" }] }],
+        registries,
         alerts: {
           evaluateInterval: "200ms",
           webhooks: [
@@ -79,6 +83,7 @@ describe.skipIf(!registryAvailable())("alert outbox: several processes, restarts
             hook("down", { retryDelay: "300ms", maxAttempts: 20 }),
             hook("moved", { maxAttempts: 5 }),
             hook("gone", { maxAttempts: 5 }),
+            hook("stuck", { retryDelay: "1h", maxAttempts: 5 }),
           ],
         },
       }),
@@ -152,5 +157,26 @@ describe.skipIf(!registryAvailable())("alert outbox: several processes, restarts
     expect(delivered.attemptLog.map((a) => a.statusCode)).toEqual(got.map((r) => r.status));
     expect(delivered.attemptLog.at(-1)!.statusCode).toBe(200);
     expect(delivered.attempts).toBe(got.length);
+  });
+
+  it("SIGHUP: a webhook added during an outage hears of it once; a removed webhook's pending events are dropped", async () => {
+    const c = procs[0]!;
+    const db = c.runtime.db;
+    const stuck = await waitFor("stuck's first failed attempt", () => db.alertEvent.findFirst({ where: { webhook: "stuck", attempts: 1, status: "pending" } }), 30_000);
+    const uninstall = installConfigReload(c.mirror, createLogger({ level: "silent" }), loadOptions());
+    try {
+      await writeFile(configFile, JSON.stringify({ registries, alerts: { evaluateInterval: "200ms", webhooks: [hook("w1"), hook("late")] } }));
+      process.emit("SIGHUP");
+      await waitFor("late's failure event", async () => receiver.on("/late").length > 0, 30_000);
+      expect(receiver.on("/late")[0]!.json).toMatchObject({ type: "failure", registry: "hub" });
+      expect(await db.alertEvent.findUniqueOrThrow({ where: { id: stuck.id } })).toMatchObject({ status: "dropped", attempts: 1 });
+      expect(await db.alertState.count({ where: { webhook: "stuck" } })).toBe(0);
+      // w1 kept its state: still failing, nothing new for it.
+      await c.mirror.alerts.evaluateNow();
+      expect(receiver.on("/w1")).toHaveLength(1);
+      expect(receiver.on("/late")).toHaveLength(1);
+    } finally {
+      uninstall();
+    }
   });
 });
