@@ -26,6 +26,8 @@
  *                               registry: requests per tag by endpoint, per round. It costs CPU, so
  *                               its wall times are not comparable with runs without it.
  * - BENCH_CPU_PROF=dir          `--cpu-prof` for the Ferry child (open the .cpuprofile in DevTools).
+ * - BENCH_STRACE=file           the Ferry child under `strace -f -c` (syscall counts, both rounds;
+ *                               slows it down a lot, so its times mean nothing).
  * Every Ferry run also reports its own CPU time and the registry's (from /proc), so a run can be
  * split into "busy" and "waiting" even on a shared machine.
  */
@@ -342,20 +344,33 @@ async function main(): Promise<void> {
     const distinct = cat.blobs.reduce((n, b) => n + b.size, 0);
     console.log(`catalog: ${cat.repos.length} repositories × ${TAGS} tags, ${cat.images} image manifests, ${cat.blobs.length} distinct blobs, ${(distinct / MiB).toFixed(1)} MiB; generated in ${fmt(genMs)}`);
 
-    // Ferry, in a child process, possibly several times and from several checkouts (A/B).
+    // Each iteration runs Ferry (every root), then skopeo's first run and curl, so that the
+    // ratios compare neighbouring runs on a machine whose load drifts.
     const roots = (process.env.BENCH_FERRY_ROOTS ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")).split(",");
     const runs = Number(process.env.BENCH_FERRY_RUNS ?? 1);
+    const ferryOnly = process.env.BENCH_ONLY === "ferry";
     const proxy = process.env.BENCH_COUNT ? await startUpstreamProxy(reg.url) : undefined;
     const registryPid = await findRegistryPid(reg.root);
     const byRoot = new Map<string, FerryRun[]>(roots.map((r) => [r, []]));
+    const yamlFile = path.join(work, "skopeo.yaml");
+    const yaml = [`${reg.host}:`, "  tls-verify: false", "  images:", ...cat.repos.map((r) => `    ${r}: []`)].join("\n") + "\n";
+    await writeFile(yamlFile, yaml);
+    const skopeoDir = path.join(work, "skopeo-dir");
+    const skopeoArgs = ["sync", "--all", "--src", "yaml", "--dest", "dir", "--src-tls-verify=false", yamlFile, skopeoDir];
+    const curlDir = path.join(work, "curl");
+    const curlList = cat.blobs.map((b) => `${path.join(curlDir, b.digest.slice(7))} ${reg!.url}/v2/${b.repo}/blobs/${b.digest}`).join("\n") + "\n";
+    const skopeoMs: number[] = [];
+    const curlMs: number[] = [];
     for (let i = 0; i < runs; i++) {
       for (const root of roots) {
-        const storeDir = path.join(work, `ferry-store-${i}-${byRoot.get(root)!.length}-${roots.indexOf(root)}`);
+        const storeDir = path.join(work, `ferry-store-${i}-${roots.indexOf(root)}`);
         const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
         let firstCounts: Map<string, number> | undefined;
         proxy?.reset();
         const regCpu0 = await processCpuMs(registryPid);
-        const f = await run(process.execPath, [...prof, ...process.execArgv, path.join(root, "bench/sync-vs-skopeo.ts"), "--ferry-child", proxy?.url ?? reg.url, storeDir], {
+        const nodeArgs = [...prof, ...process.execArgv, path.join(root, "bench/sync-vs-skopeo.ts"), "--ferry-child", proxy?.url ?? reg.url, storeDir];
+        const strace = process.env.BENCH_STRACE ? ["-f", "-c", "-o", `${process.env.BENCH_STRACE}.${path.basename(root)}.${i}`, process.execPath] : undefined;
+        const f = await run(strace ? "strace" : process.execPath, strace ? [...strace, ...nodeArgs] : nodeArgs, {
           onLine: (line) => {
             if (proxy && line.includes('"roundDone"')) {
               firstCounts = new Map(proxy.hits);
@@ -379,53 +394,41 @@ async function main(): Promise<void> {
         }
         await rm(storeDir, { recursive: true, force: true });
       }
+      if (ferryOnly) continue;
+      const s1 = await run("/usr/bin/skopeo", skopeoArgs);
+      skopeoMs.push(s1.ms);
+      await rm(skopeoDir, { recursive: true, force: true });
+      await run("mkdir", ["-p", curlDir]);
+      const c = await run("xargs", ["-P8", "-L1", "curl", "-sSf", "-o"], { input: curlList });
+      curlMs.push(c.ms);
+      await rm(curlDir, { recursive: true, force: true });
+      const last = byRoot.get(roots[roots.length - 1]!)![i]!;
+      console.log(`skopeo first ${fmt(s1.ms)}, curl -P8 ${fmt(c.ms)} (${cat.blobs.length} blobs); this iteration: ferry/skopeo ${ratio(last.first.ms, s1.ms)}, ferry/curl ${ratio(last.first.ms, c.ms)}, load ${os.loadavg()[0]!.toFixed(2)}`);
     }
     await proxy?.close();
-    const ferryRuns = byRoot.get(roots[roots.length - 1]!)!;
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
     for (const [root, rs] of byRoot) {
       if (rs.length > 1) console.log(`${path.basename(root)}: median first ${fmt(med(rs.map((r) => r.first.ms)))}, second ${fmt(med(rs.map((r) => r.second.ms)))} over ${rs.length} runs`);
     }
-    const ferry = {
-      first: { ...ferryRuns[0]!.first, ms: med(ferryRuns.map((r) => r.first.ms)) },
-      second: { ...ferryRuns[0]!.second, ms: med(ferryRuns.map((r) => r.second.ms)) },
-      maxRssKiB: Math.max(...ferryRuns.map((r) => r.maxRssKiB)),
-    };
-    const rssMiB = ferry.maxRssKiB / 1024;
-    if (process.env.BENCH_ONLY === "ferry") return;
+    if (ferryOnly) return;
+    const ferryRuns = byRoot.get(roots[roots.length - 1]!)!;
+    const rssMiB = Math.max(...ferryRuns.map((r) => r.maxRssKiB)) / 1024;
 
-    // skopeo sync, twice into the same directory.
-    const yamlFile = path.join(work, "skopeo.yaml");
-    const yaml = [`${reg.host}:`, "  tls-verify: false", "  images:", ...cat.repos.map((r) => `    ${r}: []`)].join("\n") + "\n";
-    await writeFile(yamlFile, yaml);
-    const skopeoDir = path.join(work, "skopeo-dir");
-    const skopeoArgs = ["sync", "--all", "--src", "yaml", "--dest", "dir", "--src-tls-verify=false", yamlFile, skopeoDir];
-    const s1 = await run("/usr/bin/skopeo", skopeoArgs);
-    console.log(`skopeo first:  ${fmt(s1.ms)}`);
     // skopeo sync refuses to write into an existing image directory ("Refusing to overwrite
     // destination directory"), so a scheduled re-run must start from an empty destination: its
-    // second run is a full copy again. That is what is measured.
-    await rm(skopeoDir, { recursive: true, force: true });
+    // second run is a full copy again. That is what is measured (once, after the iterations).
     const s2 = await run("/usr/bin/skopeo", skopeoArgs);
-    console.log(`skopeo second: ${fmt(s2.ms)}`);
     await rm(skopeoDir, { recursive: true, force: true });
-
-    // curl, every distinct blob once, 8 transfers at a time.
-    const curlDir = path.join(work, "curl");
-    await run("mkdir", ["-p", curlDir]);
-    const list = cat.blobs.map((b) => `${path.join(curlDir, b.digest.slice(7))} ${reg!.url}/v2/${b.repo}/blobs/${b.digest}`).join("\n") + "\n";
-    const c = await run("xargs", ["-P8", "-L1", "curl", "-sSf", "-o"], { input: list });
-    console.log(`curl -P8:      ${fmt(c.ms)} (${cat.blobs.length} blobs)`);
-    await rm(curlDir, { recursive: true, force: true });
+    console.log(`skopeo second: ${fmt(s2.ms)}`);
 
     const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
-    const r1 = ferry.first.ms / s1.ms;
-    const rc = ferry.first.ms / c.ms;
-    const r2 = ferry.second.ms / s2.ms;
-    console.log("\ntargets:");
-    console.log(`  ferry first / skopeo first  = ${ratio(ferry.first.ms, s1.ms)} (target ≤ 0.25): ${verdict(r1 <= 0.25)}`);
-    console.log(`  ferry first / curl          = ${ratio(ferry.first.ms, c.ms)} (target ≤ 2): ${verdict(rc <= 2)}`);
-    console.log(`  ferry second / skopeo second = ${ratio(ferry.second.ms, s2.ms)} (target ≤ 0.1): ${verdict(r2 <= 0.1)}`);
+    const r1 = med(ferryRuns.map((r, i) => r.first.ms / skopeoMs[i]!));
+    const rc = med(ferryRuns.map((r, i) => r.first.ms / curlMs[i]!));
+    const r2 = med(ferryRuns.map((r) => r.second.ms)) / s2.ms;
+    console.log(`\ntargets (median over ${runs} iteration(s) of the per-iteration ratio):`);
+    console.log(`  ferry first / skopeo first  = ${r1.toFixed(3)} (target ≤ 0.25): ${verdict(r1 <= 0.25)}`);
+    console.log(`  ferry first / curl          = ${rc.toFixed(3)} (target ≤ 2): ${verdict(rc <= 2)}`);
+    console.log(`  ferry second / skopeo second = ${r2.toFixed(3)} (target ≤ 0.1): ${verdict(r2 <= 0.1)}`);
     console.log(`  ferry peak RSS = ${rssMiB.toFixed(0)} MiB (target < 300): ${verdict(rssMiB < 300)}`);
   } finally {
     await cleanup();

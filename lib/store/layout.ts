@@ -128,6 +128,16 @@ export class Layout {
  * Returns true when it created the directory.
  */
 export async function ensureRealDir(path: string): Promise<boolean> {
+  // lstat first: the folder nearly always exists, and one lstat is cheaper than a failing mkdir
+  // (a syscall plus an EEXIST error object) followed by the same lstat.
+  const existing = await lstat(path).catch((err: unknown) => {
+    if (isCode(err, "ENOENT")) return null;
+    throw err;
+  });
+  if (existing) {
+    if (!existing.isDirectory()) throw notRealDir(path);
+    return false;
+  }
   let created = true;
   try {
     await mkdir(path);
@@ -136,10 +146,12 @@ export async function ensureRealDir(path: string): Promise<boolean> {
     created = false;
   }
   const st = await lstat(path);
-  if (!st.isDirectory()) {
-    throw new AppError("BAD_USER_INPUT", "store path is not a real directory", { details: { path } });
-  }
+  if (!st.isDirectory()) throw notRealDir(path);
   return created;
+}
+
+function notRealDir(path: string): AppError {
+  return new AppError("BAD_USER_INPUT", "store path is not a real directory", { details: { path } });
 }
 
 export function isCode(err: unknown, code: string): boolean {
