@@ -85,14 +85,17 @@ export async function releaseEvent(sql: Sql, event: ClaimedEvent): Promise<void>
 }
 
 /**
- * A webhook gone from the config: its pending events are dropped (there is nowhere to send them)
- * and its state forgotten, so if it comes back it starts from what is true then.
+ * Webhooks a reload removed from the config: their pending events are dropped (there is nowhere to
+ * send them) and their state forgotten, so if one comes back it starts from what is true then.
+ * Only names this process had and lost: a process started with a config lacking webhooks (a worker
+ * without the file, say) must not wipe what the others still send.
  */
-export async function forgetRemovedWebhooks(sql: Sql, webhooks: string[]): Promise<number> {
+export async function forgetWebhooks(sql: Sql, removed: string[]): Promise<number> {
+  if (removed.length === 0) return 0;
   const dropped = await sql.query<{ id: string }>(
-    `UPDATE alert_event SET status = 'dropped', lease_until = NULL WHERE status = 'pending' AND NOT (webhook = ANY($1::text[])) RETURNING id`,
-    webhooks,
+    `UPDATE alert_event SET status = 'dropped', lease_until = NULL WHERE status = 'pending' AND webhook = ANY($1::text[]) RETURNING id`,
+    removed,
   );
-  await sql.query(`DELETE FROM alert_state WHERE NOT (webhook = ANY($1::text[]))`, webhooks);
+  await sql.query(`DELETE FROM alert_state WHERE webhook = ANY($1::text[])`, removed);
   return dropped.length;
 }

@@ -11,7 +11,7 @@ import type { FerryMetrics, Logger } from "../observability";
 import type { EventListener, FerryEvent, Sql } from "../scheduler";
 import { createAlertAgent, postEvent } from "./deliver";
 import { evaluate, type WatchedRegistry } from "./evaluate";
-import { claimDue, forgetRemovedWebhooks, recordAttempt, releaseEvent, type ClaimedEvent, type DeliveryOutcome } from "./outbox";
+import { claimDue, forgetWebhooks, recordAttempt, releaseEvent, type ClaimedEvent, type DeliveryOutcome } from "./outbox";
 import { webhooksFrom, type Webhook } from "./webhooks";
 
 export interface AlertServiceOptions {
@@ -63,7 +63,6 @@ export class AlertService {
 
   async start(): Promise<void> {
     this.#started = true;
-    await this.#forgetRemoved();
     this.#o.listener?.on("event", this.#onEvent);
     this.#o.listener?.on("reconnected", this.#onReconnected);
     this.#scheduleEvaluation(0);
@@ -73,10 +72,13 @@ export class AlertService {
 
   /** A reloaded config (SIGHUP): new webhooks, thresholds and secrets apply from the next evaluation. */
   async reload(config: AlertsConfig): Promise<void> {
+    const before = [...this.#byName.keys()];
     this.#webhooks = webhooksFrom(config);
     this.#byName = new Map(this.#webhooks.map((w) => [w.name, w]));
     this.#evaluateMs = config.evaluateInterval;
-    await this.#forgetRemoved();
+    const removed = before.filter((n) => !this.#byName.has(n));
+    const dropped = await forgetWebhooks(this.#o.sql, removed);
+    if (removed.length) this.#o.log.warn({ removed, dropped }, "webhooks removed from the config: their pending alerts are dropped");
     this.#scheduleEvaluation(0);
   }
 
@@ -188,11 +190,6 @@ export class AlertService {
     if (outcome === "delivered") this.#o.log.info(fields, "alert delivered");
     else if (outcome === "retrying") this.#o.log.warn({ ...fields, error: r.error, nextAttemptAt }, "alert delivery failed; will retry");
     else this.#o.log.error({ ...fields, error: r.error }, "alert delivery failed; giving up");
-  }
-
-  async #forgetRemoved(): Promise<void> {
-    const n = await forgetRemovedWebhooks(this.#o.sql, [...this.#byName.keys()]);
-    if (n > 0) this.#o.log.warn({ dropped: n }, "dropped pending alerts of webhooks no longer configured");
   }
 }
 
