@@ -12,7 +12,7 @@ import { observeV2Response, type FerryMetrics, type Logger } from "../observabil
 import type { Store } from "../store";
 import { toV2Error, V2Error, v2Body, type V2ErrorCode } from "./errors";
 import type { PullAuth } from "./pull-auth";
-import { parseRange, parseV2Path, type V2Route } from "./routes";
+import { hasDotSegment, parseRange, parseV2Path, type V2Route } from "./routes";
 
 /** Fetches what the store lacks from an upstream (the sync engine's on-demand path). */
 export interface OnDemandSource {
@@ -57,6 +57,7 @@ export function createV2Handler(options: V2HandlerOptions) {
     const method = req.method ?? "GET";
     let notFound: V2ErrorCode = "NAME_UNKNOWN";
     try {
+      if (hasDotSegment(req.url ?? "/")) throw new V2Error(400, "NAME_INVALID", "repository names cannot contain '.' or '..' segments");
       if (options.pullAuth) {
         if (url.pathname === "/v2/token") {
           const token = await options.pullAuth.issue(req.headers).catch((err: unknown) => {

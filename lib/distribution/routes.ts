@@ -13,6 +13,25 @@ export type V2Route =
   | { kind: "upload"; name: string }
   | { kind: "unknown" };
 
+/**
+ * True when a raw request path has a `.` or `..` segment, literal or percent-encoded. URL parsing
+ * would resolve them (`/v2/a/%2e%2e/b/...` becomes `/v2/b/...`), serving a name the client never
+ * sent; distribution refuses such names, and so does Ferry (NAME_INVALID).
+ */
+export function hasDotSegment(rawPath: string): boolean {
+  // Backslashes count as separators: the URL parser turns them into slashes for http URLs.
+  return /(?:^|[\/\\])(?:\.|%2e){1,2}(?:[\/\\]|$)/i.test(rawPath.split("?")[0]!);
+}
+
+/** decodeURIComponent that leaves a malformed escape as it is (then refused by validation). */
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 export function parseV2Path(pathname: string): V2Route {
   if (pathname === "/v2" || pathname === "/v2/") return { kind: "base" };
   if (!pathname.startsWith("/v2/")) return { kind: "unknown" };
@@ -21,13 +40,13 @@ export function parseV2Path(pathname: string): V2Route {
   let m = /^(.+)\/tags\/list$/.exec(rest);
   if (m) return { kind: "tags", name: m[1]! };
   m = /^(.+)\/manifests\/([^/]+)$/.exec(rest);
-  if (m) return { kind: "manifest", name: m[1]!, reference: decodeURIComponent(m[2]!) };
+  if (m) return { kind: "manifest", name: m[1]!, reference: decode(m[2]!) };
   m = /^(.+)\/blobs\/uploads(\/.*)?$/.exec(rest);
   if (m) return { kind: "upload", name: m[1]! };
   m = /^(.+)\/blobs\/([^/]+)$/.exec(rest);
-  if (m) return { kind: "blob", name: m[1]!, digest: decodeURIComponent(m[2]!) };
+  if (m) return { kind: "blob", name: m[1]!, digest: decode(m[2]!) };
   m = /^(.+)\/referrers\/([^/]+)$/.exec(rest);
-  if (m) return { kind: "referrers", name: m[1]!, digest: decodeURIComponent(m[2]!) };
+  if (m) return { kind: "referrers", name: m[1]!, digest: decode(m[2]!) };
   return { kind: "unknown" };
 }
 

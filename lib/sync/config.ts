@@ -130,7 +130,11 @@ export const registryConfigSchema = z
       .string()
       .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/, { error: "name must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit" }),
     /** The first url is the primary; the others are tried, in order, only after it fails. */
-    urls: z.array(urlString, { error: "urls must be a list of registry urls" }).min(1, { error: "urls must list at least one registry url" }),
+    urls: z
+      .array(urlString, { error: "urls must be a list of registry urls" })
+      .min(1, { error: "urls must list at least one registry url" })
+      // Failover tries them in turn: a long list is a mistake (or an attack on the health table).
+      .max(32, { error: "urls may list at most 32 registry urls" }),
     onDemand: z.boolean().default(false),
     /** Time between periodic rounds; absent means no periodic sync (on-demand only). */
     pollInterval: duration("pollInterval", 0, 1000).optional(),
