@@ -3,7 +3,8 @@
  *   1. configuration (a bad value exits 2 with one line, before anything slow happens);
  *   2. a production build of the dashboard when missing or older than the sources;
  *   3. the database (embedded Postgres unless DATABASE_URL) and migrations;
- *   4. Next.js on one HTTP server.
+ *   4. one HTTP server: `/v2` (OCI pulls), `/metrics`, the control API (`/api/v1`, `/api/graphql`)
+ *      straight to their fetch handlers, everything else (pages) to Next.js.
  * SIGINT/SIGTERM close the HTTP server, let running sync tasks finish (up to 10 s; the rest go back
  * to the queue), then close the database clients, then the embedded Postgres.
  */
@@ -13,6 +14,9 @@ import { loadConfig, type ResolvedConfig } from "./lib/config";
 import { isAppError } from "./lib/errors";
 import { createLogger, createMetrics, metricsHandler, requestIdFrom, withLogContext } from "./lib/observability";
 import { createV2Handler, PullAuth } from "./lib/distribution";
+import { handleGraphQL, handleGraphQLStream } from "./graphql/http";
+import { getApiEnv, handleRest } from "./lib/api";
+import { serveFetch } from "./lib/http/serve-fetch";
 import { installConfigReload, parseConfiguredRegistries, startMirror, type Mirror } from "./lib/mirror";
 import { boot, setRuntime, type Runtime } from "./lib/runtime";
 import { loadSecretKey } from "./lib/secrets";
@@ -43,6 +47,9 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ onCollectorError: (name, err) => log.warn({ err, collector: name }, "metrics collector failed") });
   const mirror = await startMirror(runtime, { metrics });
   const serveMetrics = metricsHandler(metrics);
+  // The API's environment now rather than on the first call: its caches' LISTEN connection is up
+  // before traffic comes (a failure here is retried by the first API call).
+  await getApiEnv().catch((err: unknown) => log.warn({ err }, "API environment not ready yet"));
 
   const app = next({ dev, dir: process.cwd(), hostname: config.server.host, port: config.server.port });
   await app.prepare();
@@ -63,6 +70,7 @@ async function main(): Promise<void> {
         }
       : {}),
   });
+  const api = apiRouter();
   const server = http.createServer((req, res) => {
     // The audit log's "from where": the socket's address, overwriting anything a client sent.
     req.headers["x-ferry-remote-addr"] = req.socket.remoteAddress ?? "";
@@ -71,9 +79,11 @@ async function main(): Promise<void> {
     const reqId = requestIdFrom(req.headers["x-request-id"]);
     req.headers["x-request-id"] = reqId;
     res.setHeader("x-request-id", reqId);
-    const served = withLogContext({ reqId }, () =>
-      path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?") ? v2(req, res) : path === "/metrics" || path.startsWith("/metrics?") ? serveMetrics(req, res) : handle(req, res),
-    );
+    const served = withLogContext({ reqId }, () => {
+      if (path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?")) return v2(req, res);
+      if (path === "/metrics" || path.startsWith("/metrics?")) return serveMetrics(req, res);
+      return (api(path) ?? handle)(req, res);
+    });
     served.catch((err: unknown) => {
       log.error({ err }, "request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
@@ -87,6 +97,25 @@ async function main(): Promise<void> {
   log.info({ url: `http://localhost:${config.server.port}`, database: runtime.embedded ? "embedded" : "external" }, "ferry is up");
   installShutdown(server, runtime, mirror, app);
   installConfigReload(mirror, log); // SIGHUP: re-read the config file, re-apply its registries
+}
+
+/**
+ * The control API bypasses Next: the same fetch handlers the app/api routes export, called
+ * directly (Next's routing was most of the CPU of a small API call). Paths with a trailing slash
+ * are left to Next, which redirects them as before.
+ */
+function apiRouter(): (path: string) => ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null {
+  const rest = serveFetch(handleRest);
+  const graphql = serveFetch(handleGraphQL);
+  const stream = serveFetch(handleGraphQLStream);
+  return (path) => {
+    const q = path.indexOf("?");
+    const p = q >= 0 ? path.slice(0, q) : path;
+    if (p === "/api/graphql") return graphql;
+    if (p === "/api/graphql/stream") return stream;
+    if (p === "/api/v1" || (p.startsWith("/api/v1/") && !p.endsWith("/"))) return rest;
+    return null;
+  };
 }
 
 function installShutdown(server: http.Server, runtime: Runtime, mirror: Mirror, app: { close?: () => Promise<void> }): void {

@@ -12,13 +12,20 @@
  * first (INSERT ... SELECT generate_series) so the snapshot's counts run on a realistic table.
  * Load: `--clients` concurrent keep-alive clients (undici Pool, one connection each) looping
  * `GET /api/v1/generators` with an admin API token for `--seconds`, after a 2 s warm-up;
- * requests/s and latency percentiles. Load generator and Ferry share the machine.
+ * requests/s and latency percentiles; then the same with the GraphQL query
+ * `{ generators { ... } }` (POST /api/graphql). Load generator and Ferry share the machine, so
+ * each load also reports the CPU time Ferry's process and Postgres spent per request (from
+ * /proc: less sensitive to neighbours than requests/s), and how the same process's background
+ * work fared: the generator tick period (intervals between a backing-off registry's
+ * `generator_state.updated_at` writes, one per tick; 1 s + the tick's own time when idle) and the
+ * event-loop delay (Ferry's /metrics, reset by reading it right before the load).
  * Events: a `subscription { taskChanged { id status } }` over graphql-sse (`POST
  * /api/graphql/stream`); the bench queues a task with lib/scheduler's enqueue() on its own
  * connection and times until the `next` event for that task id arrives; `--events` times idle and
  * `--events` times while the load runs.
  */
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
 import { freePort } from "../lib/db";
@@ -164,18 +171,138 @@ async function eventLatencies(ferry: BenchFerry, registryId: string, n: number):
   return out;
 }
 
-async function load(ferry: BenchFerry): Promise<{ count: number; errors: number; seconds: number; latencies: number[] }> {
+/** CPU seconds (user + system) of a process, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the command name (which may contain spaces): state is field 3, utime 14, stime 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds of Postgres: the postmaster and every process it forked (backends, walwriter...). */
+function postgresCpuSeconds(postmaster: number): number {
+  let sum = cpuSeconds(postmaster);
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === postmaster) sum += cpuSeconds(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return sum;
+}
+
+async function postmasterPid(ferry: BenchFerry): Promise<number> {
+  const [row] = await ferry.db.$queryRawUnsafe<{ pid: number }[]>(`SELECT pg_backend_pid() AS pid`);
+  try {
+    return Number(readFileSync(`/proc/${row!.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Watches `generator_state.updated_at` of `registryIds` (each generator tick writes it once per
+ * registry) and returns the intervals between successive writes, in ms.
+ */
+function watchTicks(ferry: BenchFerry, registryIds: string[]): () => Promise<number[]> {
+  const last = new Map<string, number>();
+  const intervals: number[] = [];
+  let stop = false;
+  const polling = (async () => {
+    while (!stop) {
+      const rows = await ferry.db.$queryRawUnsafe<{ registry_id: string; t: number }[]>(
+        `SELECT registry_id::text, (extract(epoch FROM updated_at) * 1000)::float8 AS t FROM generator_state WHERE registry_id = ANY($1::uuid[])`,
+        registryIds,
+      );
+      for (const r of rows) {
+        const prev = last.get(r.registry_id);
+        if (prev !== undefined && r.t !== prev) intervals.push(r.t - prev);
+        last.set(r.registry_id, r.t);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return async () => {
+    stop = true;
+    await polling;
+    // The first change seen per registry only tells where the watch started: drop nothing else.
+    return intervals;
+  };
+}
+
+/** syncRepo tasks of the bench's rounds that have ended (the background sync's progress). */
+async function roundTasksDone(ferry: BenchFerry): Promise<number> {
+  const [row] = await ferry.db.$queryRawUnsafe<{ n: number }[]>(
+    `SELECT count(*)::int AS n FROM task WHERE trigger LIKE 'generator:round-%' AND trigger NOT LIKE 'generator:round-old-%' AND status IN ('succeeded', 'failed')`,
+  );
+  return row!.n;
+}
+
+/** Ferry's event-loop delay since the previous read of /metrics (prom-client resets it on collect). */
+async function eventLoopLag(ferry: BenchFerry): Promise<{ p50: number; p99: number; max: number }> {
+  const text = await (await fetch(`${ferry.url}/metrics`, { headers: { authorization: ferry.auth } })).text();
+  const v = (name: string) => Number(new RegExp(`^ferry_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, "m").exec(text)?.[1] ?? NaN) * 1000;
+  return { p50: v("p50"), p99: v("p99"), max: v("max") };
+}
+
+interface Target {
+  label: string;
+  request: (auth: string) => { method: "GET" | "POST"; path: string; headers: Record<string, string>; body?: string };
+  ok: (status: number, body: string) => boolean;
+}
+
+const TARGETS: Target[] = [
+  {
+    label: "GET /api/v1/generators",
+    request: (auth) => ({ method: "GET", path: "/api/v1/generators", headers: { authorization: auth } }),
+    ok: (status, body) => status === 200 && body.includes('"items"'),
+  },
+  {
+    label: "POST /api/graphql { generators }",
+    request: (auth) => ({
+      method: "POST",
+      path: "/api/graphql",
+      headers: { authorization: auth, "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ generators { registryName phase paused round reposDone reposQueued runningTasks lastError updatedAt } }" }),
+    }),
+    ok: (status, body) => status === 200 && body.includes('"generators"') && !body.includes('"errors"'),
+  },
+];
+
+interface LoadResult {
+  count: number;
+  errors: number;
+  seconds: number;
+  latencies: number[];
+  /** CPU ms per request: Ferry's process, Postgres. */
+  ferryCpuMs: number;
+  pgCpuMs: number;
+  ticks: number[];
+  lag: { p50: number; p99: number; max: number };
+  /** Repositories the background sync finished during the window. */
+  synced: number;
+}
+
+async function load(ferry: BenchFerry, target: Target, postmaster: number, tickIds: string[]): Promise<LoadResult> {
   const pool = new Pool(ferry.url, { connections: CLIENTS, pipelining: 1 });
   const latencies: number[] = [];
   let errors = 0;
   let measuring = false;
   let stop = false;
+  const req = target.request(ferry.auth);
   const one = async () => {
     const t0 = performance.now();
-    const r = await pool.request({ method: "GET", path: "/api/v1/generators", headers: { authorization: ferry.auth } });
+    const r = await pool.request(req);
     const body = await r.body.text();
     const ms = performance.now() - t0;
-    if (r.statusCode !== 200 || !body.includes('"items"')) errors++;
+    if (!target.ok(r.statusCode, body)) errors++;
     if (measuring) latencies.push(ms);
   };
   const loops = Array.from({ length: CLIENTS }, async () => {
@@ -188,6 +315,11 @@ async function load(ferry: BenchFerry): Promise<{ count: number; errors: number;
     }
   });
   await new Promise((r) => setTimeout(r, 2000));
+  await eventLoopLag(ferry); // resets the histogram
+  const stopTicks = watchTicks(ferry, tickIds);
+  const done0 = await roundTasksDone(ferry);
+  const ferryCpu0 = cpuSeconds(ferry.child.pid!);
+  const pgCpu0 = postgresCpuSeconds(postmaster);
   measuring = true;
   errors = 0;
   const t0 = performance.now();
@@ -195,10 +327,24 @@ async function load(ferry: BenchFerry): Promise<{ count: number; errors: number;
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
   const count = latencies.length;
+  const ferryCpuMs = ((cpuSeconds(ferry.child.pid!) - ferryCpu0) * 1000) / count;
+  const pgCpuMs = ((postgresCpuSeconds(postmaster) - pgCpu0) * 1000) / count;
+  const ticks = await stopTicks();
+  const lag = await eventLoopLag(ferry);
+  const synced = (await roundTasksDone(ferry)) - done0;
   stop = true;
   await Promise.all(loops);
   await pool.close();
-  return { count, errors, seconds, latencies };
+  return { count, errors, seconds, latencies, ferryCpuMs, pgCpuMs, ticks, lag, synced };
+}
+
+function report(label: string, l: LoadResult): void {
+  console.log(`${label}, ${CLIENTS} clients, ${l.seconds.toFixed(1)} s: ${(l.count / l.seconds).toFixed(0)} req/s, errors ${l.errors}, ${fmt(summarize(l.latencies))}`);
+  console.log(`  CPU per request: ferry ${l.ferryCpuMs.toFixed(2)} ms, postgres ${l.pgCpuMs.toFixed(2)} ms`);
+  const t = summarize(l.ticks);
+  console.log(
+    `  same process meanwhile: generator tick period n=${t.n} p50=${t.p50.toFixed(0)} ms max=${t.max.toFixed(0)} ms; event-loop delay p50=${l.lag.p50.toFixed(1)} ms p99=${l.lag.p99.toFixed(1)} ms max=${l.lag.max.toFixed(1)} ms; repositories synced ${l.synced}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -226,6 +372,21 @@ async function main(): Promise<void> {
     await subscribe(f, onTaskEvent, abort.signal);
     await new Promise((r) => setTimeout(r, 500));
 
+    const postmaster = await postmasterPid(f);
+    // Each generator tick writes every registry's updated_at once.
+    const tickIds = ids;
+    const quiet = await (async () => {
+      const stopTicks = watchTicks(f, tickIds);
+      await eventLoopLag(f);
+      const done0 = await roundTasksDone(f);
+      await new Promise((r) => setTimeout(r, SECONDS * 1000));
+      return { ticks: await stopTicks(), lag: await eventLoopLag(f), done: (await roundTasksDone(f)) - done0 };
+    })();
+    const qt = summarize(quiet.ticks);
+    console.log(
+      `no API load, ${SECONDS} s: generator tick period n=${qt.n} p50=${qt.p50.toFixed(0)} ms max=${qt.max.toFixed(0)} ms; event-loop delay p50=${quiet.lag.p50.toFixed(1)} ms p99=${quiet.lag.p99.toFixed(1)} ms max=${quiet.lag.max.toFixed(1)} ms; repositories synced ${quiet.done}`,
+    );
+
     const idle = await eventLatencies(f, ids[1]!, EVENTS);
     console.log(`task event → SSE subscriber, idle:      ${fmt(summarize(idle.filter(Number.isFinite)))} lost=${idle.filter((x) => !Number.isFinite(x)).length}`);
 
@@ -233,13 +394,15 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2500));
       return eventLatencies(f, ids[1]!, EVENTS);
     })();
-    const l = await load(f);
+    const l = await load(f, TARGETS[0]!, postmaster, tickIds);
     const busy = await busyP;
+    const g = await load(f, TARGETS[1]!, postmaster, tickIds);
     const snap = (await api(f, "GET", "/generators")) as { items: { registryName: string; phase: string; round: number; reposDone: number; runningTasks: number }[] };
     const tasks = await f.db.$queryRawUnsafe<{ status: string; n: bigint }[]>(
       `SELECT status, count(*) AS n FROM task WHERE trigger LIKE 'generator:round-%' AND trigger NOT LIKE 'generator:round-old-%' GROUP BY status`,
     );
-    console.log(`GET /api/v1/generators, ${CLIENTS} clients, ${l.seconds.toFixed(1)} s: ${(l.count / l.seconds).toFixed(0)} req/s, errors ${l.errors}, ${fmt(summarize(l.latencies))}`);
+    report(TARGETS[0]!.label, l);
+    report(TARGETS[1]!.label, g);
     console.log(`task event → SSE subscriber, under load: ${fmt(summarize(busy.filter(Number.isFinite)))} lost=${busy.filter((x) => !Number.isFinite(x)).length}`);
     const live = snap.items[0]!;
     console.log(

@@ -1,26 +1,17 @@
 import { getApiEnv } from "@/lib/api";
-import { EventListener, type FerryEvent } from "@/lib/scheduler";
-
-const KEY = Symbol.for("ferry.graphql-events");
-type Holder = { [KEY]?: Promise<EventListener> };
+import { processEvents, type EventListener, type FerryEvent } from "@/lib/scheduler";
 
 /**
- * One LISTEN connection per process feeds every subscription (not one per client): the
- * scheduler NOTIFYs from any process, so every dashboard on every instance sees each change.
+ * One LISTEN connection per process feeds every subscription (not one per client), shared with
+ * the API caches: the scheduler NOTIFYs from any process, so every dashboard on every instance
+ * sees each change. A subscription opened before the connection is up waits for it (or fails if
+ * its first attempt does).
  */
-function listener(): Promise<EventListener> {
-  const holder = globalThis as Holder;
-  const p = (holder[KEY] ??= (async () => {
-    const env = await getApiEnv();
-    const l = new EventListener(env.databaseUrl, env.log.child({ component: "graphql-events" }));
-    l.setMaxListeners(0);
-    await l.start();
-    return l;
-  })());
-  p.catch(() => {
-    if (holder[KEY] === p) delete holder[KEY];
-  });
-  return p;
+async function listener(): Promise<EventListener> {
+  const env = await getApiEnv();
+  const l = processEvents(env.databaseUrl, env.log.child({ component: "events" }));
+  if (!l.connected) await l.ready();
+  return l;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Logger } from "../observability";
 import { getRuntime } from "../runtime";
 import { sqlFromPrisma, type Sql } from "../scheduler";
 import { loadSecretKey } from "../secrets";
+import { attachApiCaches } from "./caches";
 
 /** What every API operation needs from the process: built once, on first use. */
 export interface ApiEnv {
@@ -39,6 +40,7 @@ async function init(): Promise<ApiEnv> {
   const log = rt.log.child({ component: "api" });
   const { key } = loadSecretKey({ configured: rt.config.auth.secretKey, dataDir: rt.config.paths.dataDir, warn: (m) => log.warn(m) });
   const env: ApiEnv = { db: rt.db, sql: sqlFromPrisma(rt.db), log, config: rt.config, databaseUrl: rt.databaseUrl, secretKey: key };
+  attachApiCaches(env);
   if (await ensureEnvAdmin(rt.db, rt.config.auth.adminUser, rt.config.auth.adminPassword)) {
     log.info({ user: rt.config.auth.adminUser }, "created the first admin from FERRY_ADMIN_USER");
   }

@@ -1,5 +1,6 @@
 import { authorize, isMutation, recordAudit, requireViewer, type Action, type AuditOutcome, type RequestMeta, type Viewer } from "../auth";
 import { isAppError } from "../errors";
+import { invalidateApiCaches } from "./caches";
 import type { ApiEnv } from "./env";
 
 /** One API call: who, from where, against which process state. */
@@ -35,7 +36,9 @@ export async function perform<T>(
   try {
     const viewer = requireViewer(ctx.viewer);
     authorize(viewer, action);
-    const result = await run(viewer);
+    // A mutation may have revoked a credential or changed a generator: this process's cached
+    // copies go before the answer does (other processes hear it from the database's NOTIFY).
+    const result = await (audited ? run(viewer).finally(() => invalidateApiCaches(ctx.env)) : run(viewer));
     if (audited) await recordAudit(ctx.env.db, { viewer, action, target: targetNow(), meta: ctx.meta, outcome: "success", ...(details ? { details } : {}) }, ctx.env.log);
     return result;
   } catch (err) {

@@ -1,5 +1,6 @@
 import type { Db } from "../db";
 import { AppError } from "../errors";
+import { authCacheOf, cachedCredential } from "./cache";
 import { isRole, minRole, type Role } from "./roles";
 import { newApiToken, sha256Hex, TOKEN_PREFIX } from "./secrets";
 import type { Viewer } from "./viewer";
@@ -45,31 +46,44 @@ export async function listApiTokens(db: Db): Promise<ApiTokenInfo[]> {
   return (await db.apiToken.findMany({ select: SELECT, orderBy: { createdAt: "desc" } })).map(toInfo);
 }
 
-/** Revokes a token; it stops working with the next request (no cache sits in front). */
+/**
+ * Revokes a token; it stops working with the next request: this process's credential cache is
+ * cleared here, other processes' by the database trigger's notification (lib/auth/cache.ts).
+ */
 export async function revokeApiToken(db: Db, id: string): Promise<ApiTokenInfo> {
   if (!/^[0-9a-f-]{36}$/i.test(id)) throw new AppError("NOT_FOUND", `token ${id.slice(0, 40)} does not exist`);
   const found = await db.apiToken.findUnique({ where: { id }, select: { revokedAt: true } });
   if (!found) throw new AppError("NOT_FOUND", `token ${id} does not exist`);
   const row = await db.apiToken.update({ where: { id }, data: { revokedAt: found.revokedAt ?? new Date() }, select: SELECT });
+  authCacheOf(db)?.clear();
   return toInfo(row);
 }
 
 /**
  * The viewer behind a bearer token, or null when unknown, revoked, expired or its owner disabled.
  * `last_used_at` is written at most once a minute per token, so a busy script does not turn every
- * read into a write.
+ * read into a write. Served from the credential cache when `db` has one (see lib/auth/cache.ts
+ * for how revocation stays immediate).
  */
 export async function resolveApiToken(db: Db, token: string): Promise<Viewer | null> {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
   const tokenHash = sha256Hex(token);
-  const t = await db.apiToken.findUnique({
-    where: { tokenHash },
-    select: { id: true, role: true, expiresAt: true, revokedAt: true, lastUsedAt: true, user: { select: { id: true, username: true, role: true, disabled: true } } },
-  });
-  if (!t || t.revokedAt || (t.expiresAt && t.expiresAt.getTime() <= Date.now()) || t.user.disabled) return null;
-  if (!isRole(t.role) || !isRole(t.user.role)) return null;
-  if (!t.lastUsedAt || Date.now() - t.lastUsedAt.getTime() > 60_000) {
-    await db.apiToken.updateMany({ where: { id: t.id }, data: { lastUsedAt: new Date() } });
-  }
-  return { userId: t.user.id, username: t.user.username, role: minRole(t.role, t.user.role), via: "token", tokenId: t.id };
+  return cachedCredential(
+    db,
+    tokenHash,
+    async () => {
+      const t = await db.apiToken.findUnique({
+        where: { tokenHash },
+        select: { id: true, role: true, expiresAt: true, revokedAt: true, lastUsedAt: true, user: { select: { id: true, username: true, role: true, disabled: true } } },
+      });
+      if (!t || t.revokedAt || (t.expiresAt && t.expiresAt.getTime() <= Date.now()) || t.user.disabled) return null;
+      if (!isRole(t.role) || !isRole(t.user.role)) return null;
+      return {
+        viewer: { userId: t.user.id, username: t.user.username, role: minRole(t.role, t.user.role), via: "token", tokenId: t.id },
+        touchedAt: t.lastUsedAt,
+        expiresAt: t.expiresAt,
+      };
+    },
+    () => db.apiToken.updateMany({ where: { tokenHash }, data: { lastUsedAt: new Date() } }),
+  );
 }

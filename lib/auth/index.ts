@@ -8,6 +8,7 @@ export { authenticate, CSRF_HEADER, readCookie, requestMeta, requireViewer, SESS
 export { createApiToken, listApiTokens, resolveApiToken, revokeApiToken, type ApiTokenInfo } from "./api-tokens";
 export { listAudit, recordAudit, type AuditEntry, type AuditOutcome, type AuditQuery, type AuditRecord } from "./audit";
 export { authenticateBasic, parseBasic } from "./basic";
+export { attachAuthCache, AuthCache, authCacheOf, type InvalidationFeed } from "./cache";
 export { checkPasswordPolicy, hashPassword, verifyPassword } from "./password";
 export { isRole, minRole, roleAtLeast, ROLES, type Role } from "./roles";
 export { csrfTokenFor, newApiToken, sha256Hex, TOKEN_PREFIX } from "./secrets";

@@ -1,5 +1,6 @@
 import type { Db } from "../db";
 import { AppError } from "../errors";
+import { authCacheOf, cachedCredential } from "./cache";
 import { dummyHash, verifyPassword } from "./password";
 import { isRole } from "./roles";
 import { csrfTokenFor, newSessionSecret, sha256Hex } from "./secrets";
@@ -68,19 +69,32 @@ export async function login(db: Db, input: { username: string; password: string 
   return { secret, csrfToken: csrfTokenFor(secret), expiresAt, user: toUser(user) };
 }
 
-/** The viewer behind a session cookie, or null when it is unknown, expired or its user disabled. */
+/**
+ * The viewer behind a session cookie, or null when it is unknown, expired or its user disabled.
+ * Served from the credential cache when `db` has one (lib/auth/cache.ts: logout and user changes
+ * still take effect at once).
+ */
 export async function resolveSession(db: Db, secret: string): Promise<Viewer | null> {
   if (secret.length < 20 || secret.length > 200) return null;
   const id = sha256Hex(secret);
-  const s = await db.userSession.findUnique({ where: { id }, select: { expiresAt: true, lastSeenAt: true, user: { select: { id: true, username: true, role: true, disabled: true } } } });
-  if (!s || s.expiresAt.getTime() <= Date.now() || s.user.disabled || !isRole(s.user.role)) return null;
-  if (Date.now() - s.lastSeenAt.getTime() > 60_000) {
-    await db.userSession.updateMany({ where: { id }, data: { lastSeenAt: new Date() } });
-  }
-  return { userId: s.user.id, username: s.user.username, role: s.user.role, via: "session", sessionId: id, csrfToken: csrfTokenFor(secret) };
+  return cachedCredential(
+    db,
+    id,
+    async () => {
+      const s = await db.userSession.findUnique({ where: { id }, select: { expiresAt: true, lastSeenAt: true, user: { select: { id: true, username: true, role: true, disabled: true } } } });
+      if (!s || s.expiresAt.getTime() <= Date.now() || s.user.disabled || !isRole(s.user.role)) return null;
+      return {
+        viewer: { userId: s.user.id, username: s.user.username, role: s.user.role, via: "session", sessionId: id, csrfToken: csrfTokenFor(secret) },
+        touchedAt: s.lastSeenAt,
+        expiresAt: s.expiresAt,
+      };
+    },
+    () => db.userSession.updateMany({ where: { id }, data: { lastSeenAt: new Date() } }),
+  );
 }
 
-/** Ends a session (logout). Idempotent. */
+/** Ends a session (logout). Idempotent; this process's credential cache forgets it at once. */
 export async function endSession(db: Db, sessionId: string): Promise<void> {
   await db.userSession.deleteMany({ where: { id: sessionId } });
+  authCacheOf(db)?.clear();
 }

@@ -25,8 +25,21 @@ export interface GeneratorStatus {
   updatedAt: Date;
 }
 
-/** Every registry's generator in one query (used by the overview and `ferry status`). */
+/**
+ * Every registry's generator (or one registry's), as the overview, the APIs and `ferry status` show
+ * it. Served from memory when `sql` has a snapshot cache attached (the API's handle, see
+ * SnapshotCache); read from the database otherwise.
+ */
 export async function generatorSnapshot(sql: Sql, registryId?: string): Promise<GeneratorStatus[]> {
+  const cache = snapshotCacheOf(sql);
+  if (!cache) return readSnapshot(sql, registryId);
+  const all = await cache.get(() => readSnapshot(sql));
+  // Copies: callers get objects of their own, the cached ones stay as read.
+  return all.filter((g) => registryId === undefined || g.registryId === registryId).map((g) => ({ ...g }));
+}
+
+/** One query over generator_state with the current round's task counts per registry. */
+async function readSnapshot(sql: Sql, registryId?: string): Promise<GeneratorStatus[]> {
   const rows = await sql.query<GeneratorRow & { name: string; updated_at: Date; done_n: number; live_n: number; running_n: number }>(
     `SELECT g.*, r.name,
             (SELECT count(*)::int FROM task t WHERE t.registry_id = g.registry_id AND t.trigger = 'generator:round-' || g.round
@@ -60,8 +73,81 @@ export async function generatorSnapshot(sql: Sql, registryId?: string): Promise<
   }));
 }
 
+/** Where invalidations come from: the process's LISTEN connection (EventListener). */
+export interface SnapshotFeed {
+  readonly connected: boolean;
+}
+
+/**
+ * The generator snapshot in memory, so a dashboard or script polling it N times a second costs
+ * one query per change instead of N. Every generator phase change and every task state change is
+ * NOTIFYed by the process that made it; the owner calls `invalidate()` on each such event, and
+ * after its own mutations. What changes without an event (a tick's `updatedAt`, the cursor inside
+ * a phase) is at most `ttlMs` old.
+ *
+ * A read after an invalidation never gets an answer read before it: each load remembers the
+ * generation it started in and is served only while that generation is current; readers of the
+ * same generation share one load. Served only while the feed is connected (events missed while it
+ * was down would leave the snapshot stale).
+ */
+export class SnapshotCache {
+  #generation = 0;
+  #value: { rows: GeneratorStatus[]; generation: number; at: number } | null = null;
+  #loading: { generation: number; promise: Promise<GeneratorStatus[]> } | null = null;
+
+  constructor(
+    private readonly feed: SnapshotFeed,
+    private readonly ttlMs = 500,
+  ) {}
+
+  invalidate(): void {
+    this.#generation++;
+  }
+
+  get(load: () => Promise<GeneratorStatus[]>): Promise<GeneratorStatus[]> {
+    if (!this.feed.connected) return load();
+    const generation = this.#generation;
+    const v = this.#value;
+    if (v && v.generation === generation && Date.now() - v.at < this.ttlMs) return Promise.resolve(v.rows);
+    if (this.#loading?.generation === generation) return this.#loading.promise;
+    const at = Date.now();
+    const promise = load().then(
+      (rows) => {
+        if (!this.#value || this.#value.at <= at) this.#value = { rows, generation, at };
+        return rows;
+      },
+    );
+    const loading = { generation, promise };
+    this.#loading = loading;
+    const done = () => {
+      if (this.#loading === loading) this.#loading = null;
+    };
+    promise.then(done, done);
+    return promise;
+  }
+}
+
+const CACHES = Symbol.for("ferry.snapshot-caches");
+type Holder = { [CACHES]?: WeakMap<Sql, SnapshotCache> };
+
+function snapshotCaches(): WeakMap<Sql, SnapshotCache> {
+  const holder = globalThis as Holder;
+  return (holder[CACHES] ??= new WeakMap());
+}
+
+/** Makes generatorSnapshot(sql) use `cache` (lib/api does this for the API's handle). */
+export function attachSnapshotCache(sql: Sql, cache: SnapshotCache): void {
+  snapshotCaches().set(sql, cache);
+}
+
+export function snapshotCacheOf(sql: Sql): SnapshotCache | undefined {
+  return snapshotCaches().get(sql);
+}
+
 async function notifyGenerator(sql: Sql, registryId: string, phase: string): Promise<void> {
   await sql.query(`SELECT pg_notify('ferry_events', $1)::text AS n`, JSON.stringify({ type: "generator", registryId, phase }));
+  // This process's next read must see the change without waiting for its own notification.
+  snapshotCacheOf(sql)?.invalidate();
 }
 
 /** Pauses a registry: its generator stops handing out work and its queued tasks are not claimed. */

@@ -1,4 +1,4 @@
-export { EventListener, type FerryEvent } from "./events";
+export { EventListener, processEvents, type FerryEvent } from "./events";
 export {
   addEvent,
   cancel,
@@ -22,7 +22,10 @@ export { sqlFromPrisma, type Sql } from "./sql";
 export { FINAL_STATUSES, LIVE_STATUSES, PRIORITY, type TaskKind, type TaskRecord, type TaskResult, type TaskStatus } from "./task-types";
 export { WorkerPool, type RetryPolicy, type TaskEnd, type TaskHandler, type WorkerPoolOptions } from "./worker-pool";
 export {
+  attachSnapshotCache,
   generatorSnapshot,
+  SnapshotCache,
+  snapshotCacheOf,
   pauseRegistry,
   resetGenerator,
   resumeRegistry,
