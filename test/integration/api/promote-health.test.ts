@@ -286,6 +286,17 @@ describe.skipIf(!registryAvailable())("promotion, deleteTag and url health over 
     expect(down.rateLimitRemaining).toBe(42); // the last value the upstream reported
     expect(Date.parse(down.lastCheckedAt)).toBeGreaterThan(Date.parse(up[0].lastCheckedAt));
     expect((await health("per"))[0].status).toBe("UP");
+    // Another process on the same database (it made none of these requests) answers the same.
+    const other = await startFerry({ DATABASE_URL: db.url, FERRY_DATA_DIR: path.join(tmp, "data"), FERRY_STORE_DIR: path.join(tmp, "store"), FERRY_WORKERS: "0" });
+    try {
+      const res = await fetch(`${other.url}/api/v1/registries/up`, { headers: { authorization: `Bearer ${tokens.viewer}` } });
+      // (Its lastCheckedAt may be newer: the failed on-demand sync's retries keep observing.)
+      const seen = ((await res.json()) as { urlHealth: Array<{ lastCheckedAt: string }> }).urlHealth;
+      expect(seen).toEqual([{ ...down, lastCheckedAt: expect.any(String) }]);
+      expect(Date.parse(seen[0]!.lastCheckedAt)).toBeGreaterThanOrEqual(Date.parse(down.lastCheckedAt));
+    } finally {
+      await other.stop();
+    }
     // A url nothing talked to is UNKNOWN.
     const fresh = await api("POST", "/registries", tokens.admin, { name: "fresh", urls: ["http://127.0.0.1:9"], content: [{ prefix: "f/**" }] });
     expect(fresh.json.urlHealth).toEqual([{ url: "http://127.0.0.1:9", status: "UNKNOWN", lastCheckedAt: null, lastError: null, rateLimitRemaining: null }]);
