@@ -24,17 +24,17 @@ export interface PromotionView {
   rule: Record<string, unknown>;
 }
 
-/** Concurrent edits of the same registry: retry the read-modify-write this many times. */
-const ATTEMPTS = 3;
-
 export async function promoteRepository(env: ApiEnv, name: string, repository: string): Promise<PromotionView> {
-  for (let attempt = 1; ; attempt++) {
-    const row = await env.db.registry.findUnique({ where: { name }, omit: { secret: false } });
+  // Read-modify-write of the registry's config under its row lock: concurrent promotions (and
+  // registry edits, whose UPDATE waits for the lock) cannot lose each other's rules.
+  const { row, result } = await env.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM registry WHERE name = ${name} FOR UPDATE`;
+    const row = await tx.registry.findUnique({ where: { name }, omit: { secret: false } });
     if (!row) throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
     const { [SOURCE_KEY]: source, ...config } = row.config as Record<string, unknown>;
     if (source === "config-file") {
       // The next start (or SIGHUP) would put the file's rules back and silently undo this.
-      throw new AppError("CONFLICT", `registry ${name} is managed by the config file: add a content rule with prefix for this repository there`, { details: { registry: name } });
+      throw new AppError("CONFLICT", `registry ${name} is managed by the config file: add a content rule for this repository there`, { details: { registry: name } });
     }
     const secrets = row.secret ? openJson<RegistrySecret>(env.secretKey, row.secret, registrySecretAad(row.id)) : {};
     const parsed = parseRegistryConfig({ ...config, name, ...secrets });
@@ -47,21 +47,17 @@ export async function promoteRepository(env: ApiEnv, name: string, repository: s
     if (!plan) throw new AppError("NOT_FOUND", `no content rule of registry ${name} maps ${repository}`, { details: { registry: name, repository } });
     const rawContent = Array.isArray(config.content) ? (config.content as unknown[]) : [];
     if (!plan.rule) {
-      return { registry: await registryView(env.db, row), repository, upstreamRepository: plan.upstreamRepo, added: false, rule: (rawContent[plan.index] as Record<string, unknown> | undefined) ?? { prefix: "**" } };
+      const rule = (rawContent[plan.index] as Record<string, unknown> | undefined) ?? { prefix: "**" };
+      return { row, result: { upstreamRepository: plan.upstreamRepo, added: false, rule } };
     }
-    const content = [...rawContent.slice(0, plan.index), plan.rule, ...rawContent.slice(plan.index)];
-    const next = { ...config, content };
+    const next = { ...config, content: [...rawContent.slice(0, plan.index), plan.rule, ...rawContent.slice(plan.index)] };
     // Validated like any registry edit, and proven to do what it says before it is stored.
     const check = new ContentRules(parseRegistryConfig({ ...next, name, ...secrets }).content);
     if (check.localRepoFor(plan.upstreamRepo) !== repository || !check.inRounds(plan.upstreamRepo)) {
       throw new AppError("INTERNAL", `promoting ${repository} of ${name} would not map it to itself`);
     }
-    // Optimistic: written only if nobody changed the registry since it was read.
-    const written = await env.db.registry.updateMany({ where: { id: row.id, updatedAt: row.updatedAt }, data: { config: next as Prisma.InputJsonValue } });
-    if (written.count === 1) {
-      const updated = await env.db.registry.findUniqueOrThrow({ where: { id: row.id }, omit: { secret: false } });
-      return { registry: await registryView(env.db, updated), repository, upstreamRepository: plan.upstreamRepo, added: true, rule: plan.rule };
-    }
-    if (attempt >= ATTEMPTS) throw new AppError("CONFLICT", `registry ${name} kept changing while promoting ${repository}; try again`);
-  }
+    const updated = await tx.registry.update({ where: { id: row.id }, data: { config: next as Prisma.InputJsonValue }, omit: { secret: false } });
+    return { row: updated, result: { upstreamRepository: plan.upstreamRepo, added: true, rule: plan.rule as Record<string, unknown> } };
+  });
+  return { registry: await registryView(env.db, row), repository, ...result };
 }
