@@ -3,6 +3,7 @@
  * its memory and file descriptors to see whether they grow. Run by hand, not in CI.
  *
  *   npx tsx bench/soak.ts [--minutes 60] [--sample-seconds 30] [--pull-every-ms 3000] [--api-rps 20]
+ *   npx tsx bench/soak.ts --summarize bench/results/soak-<time>.csv   (summary of an earlier run)
  *
  * Setup: a real docker-registry holding `periodic/app-NN` (30 repos) and `ondemand/app-NNN` (200
  * repos) small images, behind the seeded fault proxy (test/helpers/fault-proxy.ts) with 3% 5xx,
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     "sample-seconds": { type: "string", default: "30" },
     "pull-every-ms": { type: "string", default: "3000" },
     "api-rps": { type: "string", default: "20" },
+    summarize: { type: "string" },
   },
 });
 const MINUTES = Number(values.minutes);
@@ -247,7 +249,27 @@ function summarizeSeries(samples: Sample[], key: keyof Sample) {
     min: Math.min(...ys),
     slopePerHourAfterWarmup: perHour(warm),
     slopePerHourSecondHalf: perHour(half),
+    // A single sample catches the heap before or after a GC; the low of each 10-minute window
+    // is the floor memory returns to, which is what grows when something leaks.
+    windowLows: windows(samples).map((w) => Math.min(...w.map((s) => s[key] as number))),
+    windowHighs: windows(samples).map((w) => Math.max(...w.map((s) => s[key] as number))),
   };
+}
+
+/** Samples in consecutive 10-minute windows of elapsed time. */
+function windows(samples: Sample[]): Sample[][] {
+  const out: Sample[][] = [];
+  for (const s of samples) (out[Math.floor(s.elapsedS / 600)] ??= []).push(s);
+  return out.filter(Boolean);
+}
+
+/** `--summarize <csv>`: the per-series summary of an earlier run's samples. */
+async function summarizeCsv(file: string): Promise<void> {
+  const [head, ...lines] = (await readFile(file, "utf8")).trim().split("\n");
+  const keys = head!.split(",");
+  const samples = lines.map((l) => Object.fromEntries(l.split(",").map((v, i) => [keys[i], i === 0 ? v : Number(v)])) as unknown as Sample);
+  const keysToSummarize: (keyof Sample)[] = ["rssMiB", "heapUsedMiB", "heapTotalMiB", "fds", "pgConnections", "eventLoopLagP99Ms"];
+  console.log(JSON.stringify(Object.fromEntries(keysToSummarize.map((k) => [k, summarizeSeries(samples, k)])), null, 2));
 }
 
 async function main(): Promise<void> {
@@ -365,7 +387,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+(values.summarize ? summarizeCsv(values.summarize) : main()).catch((err: unknown) => {
   console.error(err);
   process.exitCode = 1;
 });
