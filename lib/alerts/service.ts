@@ -77,6 +77,9 @@ export class AlertService {
     this.#byName = new Map(this.#webhooks.map((w) => [w.name, w]));
     this.#evaluateMs = config.evaluateInterval;
     const removed = before.filter((n) => !this.#byName.has(n));
+    // An evaluation already running still has the old list: let it finish, or it could write
+    // state and events for a removed webhook after they were forgotten.
+    await this.#evaluating;
     const dropped = await forgetWebhooks(this.#o.sql, removed);
     if (removed.length) this.#o.log.warn({ removed, dropped }, "webhooks removed from the config: their pending alerts are dropped");
     this.#scheduleEvaluation(0);

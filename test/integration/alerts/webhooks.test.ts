@@ -146,7 +146,10 @@ describe.skipIf(!registryAvailable())("alert webhooks on a running mirror", () =
     await waitFor("another successful sync", () => runtime.db.task.findFirst({ where: { registry: { name: "hub" }, status: "succeeded", finishedAt: { gt: new Date(String(recovery!.json.occurredAt)) } } }), 30_000);
     await mirror.alerts.evaluateNow();
     expect(receiver.on("/oncall").map((r) => r.headers["x-ferry-event"])).toEqual(["failure", "recovery"]);
-    const rows = await runtime.db.alertEvent.findMany({ where: { webhook: "oncall" }, orderBy: { createdAt: "asc" }, include: { attemptLog: true } });
+    const rows = await waitFor("both recorded as delivered", async () => {
+      const r = await runtime.db.alertEvent.findMany({ where: { webhook: "oncall" }, orderBy: { createdAt: "asc" }, include: { attemptLog: true } });
+      return r.every((e) => e.status !== "pending") ? r : null;
+    });
     expect(rows.map((r) => [r.type, r.status, r.attempts, r.attemptLog.map((a) => a.statusCode)])).toEqual([
       ["failure", "delivered", 1, [200]],
       ["recovery", "delivered", 1, [200]],
