@@ -4,20 +4,20 @@
  */
 import { z } from "zod";
 import { listDeliveries } from "../alerts";
+import { ALERT_EVENTS } from "../config";
 import type { ApiEnv } from "./env";
 import { limit, registryName } from "./schemas";
 
 const isoDate = z.iso.datetime({ offset: true });
 
 export const ALERT_DELIVERY_STATUSES = ["pending", "delivered", "failed", "dropped"] as const;
-export const ALERT_EVENT_TYPES = ["failure", "recovery", "freshness"] as const;
 
 export const alertDeliveryQuerySchema = z
   .object({
     webhook: z.string().max(63).optional(),
     registry: registryName.optional(),
     status: z.enum(ALERT_DELIVERY_STATUSES).optional(),
-    type: z.enum(ALERT_EVENT_TYPES).optional(),
+    type: z.enum(ALERT_EVENTS).optional(),
     cursor: z.string().max(80).optional().describe("nextCursor from the previous page"),
     limit: limit(50),
   })
@@ -28,7 +28,7 @@ export const alertDeliverySchema = z
     id: z.string().describe("The event id, sent as X-Ferry-Delivery"),
     webhook: z.string(),
     registry: z.string(),
-    type: z.enum(ALERT_EVENT_TYPES),
+    type: z.enum(ALERT_EVENTS),
     status: z.enum(ALERT_DELIVERY_STATUSES),
     attempts: z.number().int(),
     maxAttempts: z.number().int(),
