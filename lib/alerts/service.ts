@@ -32,7 +32,33 @@ const BATCH = 8;
 /** A claimed event's lease beyond the webhook's timeout. */
 const LEASE_MARGIN_MS = 30_000;
 /** Scheduler events arriving close together cause one evaluation. */
-const DEBOUNCE_MS = 200;
+const DEBOUNCE_MS = 500;
+
+/**
+ * A one-shot timer that can be brought forward but never pushed back: a steady stream of
+ * scheduler events must not keep postponing the evaluation (or sending) it asks for.
+ */
+class Soonest {
+  #timer: NodeJS.Timeout | null = null;
+  #due = 0;
+  constructor(private readonly fire: () => void) {}
+
+  in(ms: number): void {
+    const due = Date.now() + ms;
+    if (this.#timer && this.#due <= due) return;
+    this.clear();
+    this.#due = due;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.fire();
+    }, ms);
+  }
+
+  clear(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
 
 export class AlertService {
   #o: AlertServiceOptions;
@@ -42,8 +68,8 @@ export class AlertService {
   #agent = createAlertAgent();
   #deliveries: Counter<"webhook" | "outcome"> | null;
   #stop = new AbortController();
-  #evalTimer: NodeJS.Timeout | null = null;
-  #sendTimer: NodeJS.Timeout | null = null;
+  #evalTimer = new Soonest(() => void this.#runEvaluation());
+  #sendTimer = new Soonest(() => this.#sendNow());
   #evaluating: Promise<void> | null = null;
   #again = false;
   #sending: Promise<void> | null = null;
@@ -91,8 +117,8 @@ export class AlertService {
     this.#stop.abort(new Error("shutting down"));
     this.#o.listener?.off("event", this.#onEvent);
     this.#o.listener?.off("reconnected", this.#onReconnected);
-    if (this.#evalTimer) clearTimeout(this.#evalTimer);
-    if (this.#sendTimer) clearTimeout(this.#sendTimer);
+    this.#evalTimer.clear();
+    this.#sendTimer.clear();
     await Promise.allSettled([this.#evaluating, this.#sending]);
     await this.#agent.close().catch(() => {});
   }
@@ -115,11 +141,7 @@ export class AlertService {
       this.#again = true;
       return;
     }
-    if (this.#evalTimer) clearTimeout(this.#evalTimer);
-    this.#evalTimer = setTimeout(() => {
-      this.#evalTimer = null;
-      void this.#runEvaluation();
-    }, ms);
+    this.#evalTimer.in(ms);
   }
 
   #runEvaluation(): Promise<void> {
@@ -148,16 +170,16 @@ export class AlertService {
   }
 
   #scheduleSend(ms: number): void {
-    if (this.#stop.signal.aborted) return;
-    if (this.#sendTimer) clearTimeout(this.#sendTimer);
-    this.#sendTimer = setTimeout(() => {
-      this.#sendTimer = null;
-      if (this.#sending) return this.#scheduleSend(this.#o.deliveryPollMs ?? 1000);
-      this.#sending = this.#sendDue().finally(() => {
-        this.#sending = null;
-        this.#scheduleSend(this.#o.deliveryPollMs ?? 1000);
-      });
-    }, ms);
+    if (!this.#stop.signal.aborted) this.#sendTimer.in(ms);
+  }
+
+  #sendNow(): void {
+    const poll = this.#o.deliveryPollMs ?? 1000;
+    if (this.#sending) return this.#scheduleSend(poll);
+    this.#sending = this.#sendDue().finally(() => {
+      this.#sending = null;
+      this.#scheduleSend(poll);
+    });
   }
 
   async #sendDue(): Promise<void> {
