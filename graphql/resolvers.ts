@@ -23,6 +23,7 @@ import {
   queueSync,
   repositoryCoverage,
   repositoryStoreBytes,
+  tagReferrers,
   repositoryDetail,
   storeTotals,
   syncHistory,
@@ -132,6 +133,17 @@ export const resolvers: Resolvers = {
   },
   Repository: {
     storeBytes: (parent, _a, ctx) => perform(ctx, "repository.read", null, () => repositoryStoreBytes((parent as { repository: string }).repository)),
+    // Each tag learns its repository, for Tag.referrers.
+    tags: async (parent) => {
+      const r = parent as { repository: string; tags: object[] };
+      return r.tags.map((t) => ({ ...t, repository: r.repository }));
+    },
+  },
+  Tag: {
+    referrers: (parent, _a, ctx) => {
+      const t = parent as { repository: string; digest: string | null };
+      return perform(ctx, "repository.read", null, () => tagReferrers(t.repository, t.digest));
+    },
   },
   Task: {
     events: async (parent, _a, ctx) => {

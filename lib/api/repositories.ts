@@ -58,6 +58,17 @@ export async function repositoryStoreBytes(repository: string): Promise<number |
   }
 }
 
+/** Referrers (signatures, SBOMs) the store holds for one digest of a repository; [] when none or unreadable. */
+export async function tagReferrers(repository: string, digest: string | null): Promise<Array<{ digest: string; artifactType: string | null; mediaType: string; size: number; annotations: Record<string, string> }>> {
+  if (!digest) return [];
+  try {
+    const list = await (await getRuntime()).store.referrers(repository, digest);
+    return list.map((x) => ({ digest: x.digest, artifactType: x.artifactType ?? null, mediaType: x.mediaType, size: x.size, annotations: x.annotations ?? {} }));
+  } catch {
+    return [];
+  }
+}
+
 /** What the repository page adds to lib/api/dashboard's repositoryDetail: upstream source, coverage, store usage. */
 export async function repositoryCoverage(env: ApiEnv, registry: string, repository: string): Promise<{ upstreamRepo: string | null; periodic: boolean; storeBytes: number | null }> {
   const reg = await env.db.registry.findUnique({ where: { name: registry }, select: { id: true, config: true } });

@@ -227,6 +227,14 @@ describe.skipIf(!registryAvailable())("promotion, deleteTag and url health over 
     expect(detail.json.tags[0].tag).toBe("1");
     expect(digest).toMatch(/^sha256:/);
     expect((await manifest("per/img", "1")).status).toBe(200);
+    const listed = await gql(`{ repositories(registry: "per") { items { repository upstreamRepo periodic size storeBytes tags { tag digest size platforms lastSyncedAt referrers { digest artifactType } } } } }`, tokens.viewer);
+    const item = listed.json.data.repositories.items[0];
+    expect(item).toMatchObject({ repository: "per/img", upstreamRepo: "per/img", periodic: true, storeBytes: detail.json.storeBytes });
+    expect(item.tags.map((t: { tag: string; size: number; referrers: unknown[] }) => [t.tag, t.size > 1024, t.referrers])).toEqual([
+      ["1", true, []],
+      ["2", true, []],
+    ]);
+    expect(item.tags[0].digest).toBe(digest);
 
     const denied = await api("DELETE", "/repositories/per%2Fimg/tags/1", tokens.viewer);
     expect(denied.status).toBe(403);
@@ -287,6 +295,7 @@ describe.skipIf(!registryAvailable())("promotion, deleteTag and url health over 
     expect(Date.parse(down.lastCheckedAt)).toBeGreaterThan(Date.parse(up[0].lastCheckedAt));
     expect((await health("per"))[0].status).toBe("UP");
     // Another process on the same database (it made none of these requests) answers the same.
+    await ensureBuilt(process.cwd(), () => {}); // another checkout user may have rebuilt meanwhile
     const other = await startFerry({ DATABASE_URL: db.url, FERRY_DATA_DIR: path.join(tmp, "data"), FERRY_STORE_DIR: path.join(tmp, "store"), FERRY_WORKERS: "0" });
     try {
       const res = await fetch(`${other.url}/api/v1/registries/up`, { headers: { authorization: `Bearer ${tokens.viewer}` } });
