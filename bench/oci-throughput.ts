@@ -8,12 +8,14 @@
  *
  * Blobs are written straight into the registry's filesystem layout (blob data + repository
  * link), which is what a push leaves behind, so setup does not hold gigabytes in memory.
- * Sizes can be reduced with BENCH_SCALE=0.25 (applies to the 256 MiB and 1 GiB blobs).
+ * Sizes can be reduced with BENCH_SCALE=0.25 (applies to the 256 MiB and 1 GiB blobs);
+ * BENCH_ONLY=rss runs only the memory measurement.
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -93,10 +95,48 @@ async function childStream(url: string, repo: string, digest: string, size: numb
   const client = new RegistryClient({ url });
   const before = process.resourceUsage().maxRSS / 1024;
   const t0 = performance.now();
-  await pipeline(await client.getBlob(repo, digest, { expectedSize: size }), sink());
+  // size 0: the baseline, the same process and client without a download.
+  if (size > 0) await pipeline(await client.getBlob(repo, digest, { expectedSize: size }), sink());
   const s = (performance.now() - t0) / 1000;
   await client.close();
   process.stdout.write(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024, beforeMiB: before, seconds: s }) + "\n");
+}
+
+/**
+ * Peak RSS while streaming the huge blob, in a child process: under tsx (the TypeScript loader
+ * and its compile cache cost ~30 MiB before any byte moves) and as plain JavaScript under `node`
+ * (this file bundled by esbuild, which is what a built Ferry runs). The same child is also run
+ * without downloading anything, so the footprint of the stream itself can be told from the
+ * runtime's.
+ */
+async function rssRuns(url: string, repo: string, huge: { digest: string; size: number }): Promise<string[]> {
+  const self = fileURLToPath(import.meta.url);
+  const bundle = path.join(os.tmpdir(), `ferry-oci-bench-${process.pid}.mjs`);
+  const { build } = await import("esbuild");
+  await build({ entryPoints: [self], bundle: true, platform: "node", format: "esm", target: "node20", outfile: bundle, logLevel: "silent", external: ["esbuild"] });
+  const lines: string[] = [];
+  try {
+    for (const [label, argv] of [
+      ["tsx", ["--import", "tsx", self]],
+      ["node (bundled JS)", [bundle]],
+    ] as const) {
+      const runChild = async (size: number) => {
+        const out = await new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, [...argv, "--child", url, repo, huge.digest, String(size)], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+        );
+        return JSON.parse(out.trim().split("\n").at(-1)!) as { maxRssMiB: number; beforeMiB: number; seconds: number };
+      };
+      const idle = await runChild(0);
+      const child = await runChild(huge.size);
+      lines.push(
+        `streaming ${Math.round(huge.size / MiB)} MiB under ${label}: peak RSS ${child.maxRssMiB.toFixed(0)} MiB (${child.beforeMiB.toFixed(0)} MiB before the download; ` +
+          `the same child without downloading peaks at ${idle.maxRssMiB.toFixed(0)} MiB), ${(huge.size / MiB / child.seconds).toFixed(0)} MiB/s`,
+      );
+    }
+  } finally {
+    await rm(bundle, { force: true });
+  }
+  return lines;
 }
 
 async function main(): Promise<void> {
@@ -116,7 +156,8 @@ async function main(): Promise<void> {
     const huge = await placeBlob(reg.root, repo, Math.round(1024 * MiB * SCALE));
 
     const rows: string[] = [];
-    for (const [label, blobs, par] of [
+    // BENCH_ONLY=rss skips the throughput runs.
+    for (const [label, blobs, par] of process.env.BENCH_ONLY === "rss" ? [] : [
       ["200 × 1 MiB", small, PARALLEL],
       [`4 × ${Math.round(256 * SCALE)} MiB`, large, 4],
     ] as const) {
@@ -135,17 +176,10 @@ async function main(): Promise<void> {
       const pct = (s: number) => `${((s / c) * 100).toFixed(0)}%`;
       rows.push(`| ${label} | ${par} | ${mbs(c)} MiB/s | ${mbs(k)} MiB/s | ${pct(k)} | ${mbs(h)} MiB/s | ${pct(h)} |`);
     }
-    const self = fileURLToPath(import.meta.url);
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ["--import", "tsx", self, "--child", reg.url, repo, huge.digest, String(huge.size)], (err, stdout) => (err ? reject(err) : resolve(stdout))),
-    );
-    const child = JSON.parse(out.trim().split("\n").at(-1)!) as { maxRssMiB: number; beforeMiB: number; seconds: number };
     console.log("| workload | parallel | RegistryClient (sha256-verified) | curl --parallel (no verify) | client/curl | curl \\| sha256sum | client/(curl+sha256sum) |");
     console.log("|---|---|---|---|---|---|---|");
     for (const r of rows) console.log(r);
-    console.log(
-      `\nstreaming ${Math.round(huge.size / MiB)} MiB blob: peak RSS ${child.maxRssMiB.toFixed(0)} MiB (whole child process incl. tsx; ${child.beforeMiB.toFixed(0)} MiB before the download), ${(huge.size / MiB / child.seconds).toFixed(0)} MiB/s`,
-    );
+    for (const line of await rssRuns(reg.url, repo, huge)) console.log(line);
   } finally {
     await reg.stop();
   }

@@ -3,9 +3,7 @@
  * lib/store (Destination).
  *
  * Per tag (periodic) or reference (on demand):
- *   1. HEAD the manifest upstream (one request). When nothing local can be compared with it (no
- *      tag state, not in the store) the manifest is fetched with a GET instead: the HEAD would
- *      only say "copy it" and cost a round trip.
+ *   1. HEAD the manifest upstream (one request).
  *   2. Unchanged? The tag state's upstream digest equals it and the store still has the recorded
  *      local digest under the tag (or, without tag state, the store has the tag at that digest).
  *      Then stop: no other request for the image, no write to the store. When the stored tree is
@@ -25,7 +23,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Dispatcher } from "undici";
 import { AppError, isAppError } from "../errors";
-import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type ManifestInfo, type RegistryClient, type RetryInfo } from "../oci";
+import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type RegistryClient, type RetryInfo } from "../oci";
 import type { Store } from "../store";
 import { CatalogCache } from "./catalog";
 import { parseRegistryConfig, type ContentRule, type RegistryConfig, type RegistryConfigInput } from "./config";
@@ -320,29 +318,20 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     try {
       const tree = this.treeOptions(rule, reference);
       const state = isTag ? await this.deps.tagState?.get(this.registryId, localRepo, reference) : undefined;
-      const comparable = await this.hasLocalCopy(localRepo, reference, isTag, state);
       const result = await this.remote.use(async (client) => {
-        let prefetched: { root: FetchedManifest; children: ReadonlyMap<string, FetchedManifest> } | undefined;
-        let head: ManifestInfo;
-        if (comparable) {
-          head = await client.headManifest(upstreamRepo, reference, { signal: ctx.signal });
-        } else {
-          // Nothing local to compare with: a HEAD could only say "copy it", so the manifest is
-          // fetched straight away (one round trip less per new image; it is verified the same).
-          const root = await client.getManifest(upstreamRepo, reference, { signal: ctx.signal });
-          prefetched = { root, children: new Map() };
-          head = root;
-        }
+        // A HEAD even for an image never seen: the tree is then fetched by digest, so it is the
+        // one the HEAD named even if the tag moves meanwhile, and a registry whose answers by
+        // digest disagree with its tags is caught (hostile corpus, case 2).
+        const head = await client.headManifest(upstreamRepo, reference, { signal: ctx.signal });
         const upstreamDigest = head.digest;
         // May the stored root differ from upstream's? Must it (a Docker root under convertToOCI)?
         const rewrites = mayRewrite(head.mediaType, tree);
         const mustRewrite = Boolean(tree.convertToOCI && isDockerManifestType(head.mediaType));
         let outcome: TagOutcome | undefined;
         let copied = false;
+        let prefetched: { root: FetchedManifest; children: ReadonlyMap<string, FetchedManifest> } | undefined;
         let predicted: string | undefined;
-        if (!comparable) {
-          // Not stored under this name: nothing can be unchanged.
-        } else if (!(await this.isUnchanged(localRepo, reference, upstreamDigest, isTag, rewrites, mustRewrite, state))) {
+        if (!(await this.isUnchanged(localRepo, reference, upstreamDigest, isTag, rewrites, mustRewrite, state))) {
           if (rewrites && isTag) {
             // Tag state could not tell: predict the stored digest from the manifests (no blobs).
             const p = await getOCIDigest(client, upstreamRepo, upstreamDigest, { ...tree, signal: ctx.signal });
@@ -422,22 +411,6 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
     // Docker image, an unfiltered index): only the prediction can tell.
     if (rewrites) return false;
     return store.canSkipImage(localRepo, reference, upstreamDigest);
-  }
-
-  /**
-   * Whether the local repository holds something the upstream manifest can be compared with: a
-   * tag state row with a digest, the tag itself, or (for a digest reference) that manifest.
-   * Without it the image is copied whatever the upstream digest is.
-   */
-  private async hasLocalCopy(localRepo: string, reference: string, isTag: boolean, state: TagStateRecord | null | undefined): Promise<boolean> {
-    if (isTag && state?.upstreamDigest) return true;
-    try {
-      if (isTag) return (await this.env.store.resolveTag(localRepo, reference)) !== null;
-      await this.env.store.getManifest(localRepo, reference);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   /** How tag `reference` is transformed: a digest reference is copied whole and unconverted. */

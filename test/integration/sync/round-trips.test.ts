@@ -1,6 +1,6 @@
 /**
  * What a sync costs upstream, request by request, on a real docker-registry (no referrers API):
- * a new image is fetched without a HEAD first, an unchanged one costs one HEAD, and referrer and
+ * a new image costs its HEAD and its manifests and blobs, an unchanged one one HEAD, and referrer and
  * cosign lookups are made only for tags the repository listing shows. Signatures and referrers
  * are still copied with their image.
  */
@@ -51,7 +51,7 @@ describe.skipIf(!registryAvailable())("sync round trips", () => {
     return out;
   }
 
-  it("copies new images without a HEAD and with no referrer lookups for tags that are not listed; unchanged costs one HEAD", async () => {
+  it("copies new images with no referrer lookups for tags that are not listed; unchanged costs one HEAD", async () => {
     const a = await pushImage(reg, "rt/app", "v1", { layers: [1000, 2000] });
     const b = await pushImage(reg, "rt/app", "v2", { layers: [3000] });
     const multi = await pushIndex(reg, "rt/app", "multi", [
@@ -64,10 +64,10 @@ describe.skipIf(!registryAvailable())("sync round trips", () => {
     const blobs = new Set([...a.blobs, ...b.blobs, ...multi.blobs].map((d) => d.digest)).size;
     expect(requests()).toEqual({
       "GET tags": 1,
-      "GET manifest:v1": 1,
-      "GET manifest:v2": 1,
-      "GET manifest:multi": 1,
-      "GET manifest@digest": 2, // the index's children
+      "HEAD manifest:v1": 1,
+      "HEAD manifest:v2": 1,
+      "HEAD manifest:multi": 1,
+      "GET manifest@digest": 5, // the three roots by the digest their HEAD named, the index's two children
       "GET blobs": blobs,
       "GET referrers": 1, // once: a plain 404 says the registry has no referrers API
     });
