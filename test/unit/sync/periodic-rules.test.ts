@@ -3,6 +3,7 @@
  * a repository pulled on demand joins the rounds under the same local name.
  */
 import { describe, expect, it } from "vitest";
+import { importZotConfig } from "../../../lib/config";
 import { ContentRules, parseRegistryConfig, planPromotion, type ContentRule } from "../../../lib/sync";
 
 const parse = (content: unknown[]) => parseRegistryConfig({ name: "x", urls: ["https://r.example"], onDemand: true, pollInterval: "1h", content }).content;
@@ -13,6 +14,14 @@ describe("periodic content rules", () => {
     expect(rules[0]!.periodic).toBe(true);
     expect(new ContentRules(rules).inRounds("anything/at/all")).toBe(true);
     expect(new ContentRules([]).inRounds("a/b")).toBe(true);
+  });
+
+  it("imports zot rules as periodic: zot's content serves rounds and on-demand alike", () => {
+    const { config } = importZotConfig({ extensions: { sync: { enable: true, registries: [{ urls: ["https://r.example"], onDemand: true, pollInterval: "6h", content: [{ prefix: "**" }] }] } } });
+    const [reg] = config.registries as unknown[];
+    const parsed = parseRegistryConfig(reg);
+    expect(parsed.content).toEqual([{ prefix: "**", stripPrefix: false, periodic: true }]);
+    expect(new ContentRules(parsed.content).inRounds("any/repo")).toBe(true);
   });
 
   it("leaves repositories whose first matching rule is on-demand only out of rounds, but still maps them", () => {
