@@ -126,13 +126,21 @@ describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync",
         if (g.roundEndedAt) await triggerRound(sql, g.registryId).catch(() => undefined);
       }
       // Mostly a process that is running a task right now (a kill mid-copy), sometimes any.
-      const owners = (await db.task.findMany({ where: { status: "running" }, select: { leaseOwner: true } })).map((t) => t.leaseOwner ?? "");
-      const busy = (pid: number | undefined) => pid !== undefined && owners.some((o) => o.includes(`:${pid}:`));
-      const candidates: Array<"server" | 0 | 1> = [];
-      if (server && busy(server.child.pid)) candidates.push("server");
-      for (const i of [0, 1] as const) if (busy(workers[i]!.pid)) candidates.push(i);
+      // Tasks are short since a new image costs one GET per object, so a mid-task kill waits up
+      // to 3 s for a task to be running rather than falling back to a random victim at once.
       const r1 = rng();
       const r2 = rng();
+      let owners: string[] = [];
+      const busy = (pid: number | undefined) => pid !== undefined && owners.some((o) => o.includes(`:${pid}:`));
+      let candidates: Array<"server" | 0 | 1> = [];
+      for (let wait = 0; wait < 20; wait++) {
+        owners = (await db.task.findMany({ where: { status: "running" }, select: { leaseOwner: true } })).map((t) => t.leaseOwner ?? "");
+        candidates = [];
+        if (server && busy(server.child.pid)) candidates.push("server");
+        for (const i of [0, 1] as const) if (busy(workers[i]!.pid)) candidates.push(i);
+        if (r1 >= 0.7 || candidates.length > 0) break;
+        await new Promise((r) => setTimeout(r, 150));
+      }
       const choice: "server" | 0 | 1 =
         r1 < 0.7 && candidates.length > 0 ? candidates[Math.floor(r2 * candidates.length)]! : r2 < 0.25 ? "server" : r2 < 0.625 ? 0 : 1;
       if (choice === "server" ? busy(server?.child.pid) : busy(workers[choice]!.pid)) midTask++;
