@@ -72,6 +72,7 @@ export class AlertService {
   #sendTimer = new Soonest(() => this.#sendNow());
   #evaluating: Promise<void> | null = null;
   #again = false;
+  #warned = new Set<string>();
   #sending: Promise<void> | null = null;
   #started = false;
 
@@ -159,13 +160,29 @@ export class AlertService {
   async #evaluateOnce(): Promise<void> {
     try {
       if (this.#webhooks.length === 0) return;
-      const events = await evaluate(this.#o.db, this.#webhooks, await this.#o.registries());
+      const registries = await this.#o.registries();
+      this.#warnUnknown(registries);
+      const events = await evaluate(this.#o.db, this.#webhooks, registries);
       if (events?.length) {
         for (const e of events) this.#o.log.info({ webhook: e.webhook, registry: e.registry, event: e.type, delivery: e.id }, "alert queued");
         this.#scheduleSend(0);
       }
     } catch (err) {
       if (!this.#stop.signal.aborted) this.#o.log.warn({ err }, "alert evaluation failed");
+    }
+  }
+
+  /** A webhook naming a registry that is not there (a typo, or disabled) is said once. */
+  #warnUnknown(registries: WatchedRegistry[]): void {
+    const known = new Set(registries.map((r) => r.name));
+    for (const w of this.#webhooks) {
+      if (w.registries === "all") continue;
+      for (const name of w.registries) {
+        const key = `${w.name}|${name}`;
+        if (known.has(name) || this.#warned.has(key)) continue;
+        this.#warned.add(key);
+        this.#o.log.warn({ webhook: w.name, registry: name }, "alert webhook names a registry that is not configured or not enabled");
+      }
     }
   }
 

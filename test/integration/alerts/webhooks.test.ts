@@ -79,7 +79,7 @@ describe.skipIf(!registryAvailable())("alert webhooks on a running mirror", () =
           evaluateInterval: "300ms",
           webhooks: [
             { name: "oncall", url: `${receiver.url}/oncall`, secretEnv: "FERRY_TEST_ALERT_SECRET", registries: ["hub"], events: ["failure", "recovery"] },
-            { name: "flaky", url: `${receiver.url}/flaky`, secret: SECRET, registries: ["hub"], events: ["failure"], retryDelay: "200ms", maxAttempts: 4 },
+            { name: "flaky", url: `${receiver.url}/flaky`, secret: SECRET, registries: ["hub", "typo-registry"], events: ["failure"], retryDelay: "200ms", maxAttempts: 4 },
             { name: "stale", url: `${receiver.url}/stale`, secret: STALE_SECRET, registries: ["quiet"], events: ["freshness", "recovery"], freshnessThreshold: "3s" },
           ],
         },
@@ -255,6 +255,7 @@ describe.skipIf(!registryAvailable())("alert webhooks on a running mirror", () =
     // The log is there and speaks about the alerts…
     expect(all).toContain("alert delivered");
     expect(all).toContain("will retry");
+    expect(logLines.filter((l) => l.includes("names a registry that is not configured") && l.includes('"registry":"typo-registry"'))).toHaveLength(1);
     // …and never contains a secret, nor a receiver URL (hosted receivers put tokens in paths).
     expect(all).not.toContain(SECRET);
     expect(all).not.toContain(STALE_SECRET);
