@@ -17,10 +17,10 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { RegistryClient } from "../lib/oci";
+import { childStream, sink } from "./oci-throughput-child";
 
 const MiB = 1024 * 1024;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -57,8 +57,6 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
   }));
 }
 
-const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
-
 async function withClient(url: string, repo: string, blobs: Array<{ digest: string; size: number }>, parallel: number): Promise<number> {
   const client = new RegistryClient({ url, maxConcurrentRequests: parallel });
   const t0 = performance.now();
@@ -91,17 +89,6 @@ async function withCurlHash(url: string, repo: string, blobs: Array<{ digest: st
   return (performance.now() - t0) / 1000;
 }
 
-async function childStream(url: string, repo: string, digest: string, size: number): Promise<void> {
-  const client = new RegistryClient({ url });
-  const before = process.resourceUsage().maxRSS / 1024;
-  const t0 = performance.now();
-  // size 0: the baseline, the same process and client without a download.
-  if (size > 0) await pipeline(await client.getBlob(repo, digest, { expectedSize: size }), sink());
-  const s = (performance.now() - t0) / 1000;
-  await client.close();
-  process.stdout.write(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024, beforeMiB: before, seconds: s }) + "\n");
-}
-
 /**
  * Peak RSS while streaming the huge blob, in a child process: under tsx (the TypeScript loader
  * and its compile cache cost ~30 MiB before any byte moves) and as plain JavaScript under `node`
@@ -111,9 +98,19 @@ async function childStream(url: string, repo: string, digest: string, size: numb
  */
 async function rssRuns(url: string, repo: string, huge: { digest: string; size: number }): Promise<string[]> {
   const self = fileURLToPath(import.meta.url);
-  const bundle = path.join(os.tmpdir(), `ferry-oci-bench-${process.pid}.mjs`);
+  const bundle = path.join(os.tmpdir(), `ferry-oci-bench-${process.pid}.cjs`);
   const { build } = await import("esbuild");
-  await build({ entryPoints: [self], bundle: true, platform: "node", format: "esm", target: "node20", outfile: bundle, logLevel: "silent", external: ["esbuild"] });
+  // Only the child's code and lib/oci (with undici) go into the bundle, not the registry helper.
+  await build({
+    // CommonJS: undici is CommonJS and requires node builtins at run time.
+    stdin: { contents: `import { childStream } from "./oci-throughput-child"; void childStream(...process.argv.slice(3));`, resolveDir: path.dirname(self), loader: "ts" },
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    outfile: bundle,
+    logLevel: "silent",
+  });
   const lines: string[] = [];
   try {
     for (const [label, argv] of [
@@ -140,10 +137,7 @@ async function rssRuns(url: string, repo: string, huge: { digest: string; size: 
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === "--child") {
-    const [url, repo, digest, size] = process.argv.slice(3) as [string, string, string, string];
-    return childStream(url, repo, digest, Number(size));
-  }
+  if (process.argv[2] === "--child") return childStream(...process.argv.slice(3));
   const { startRegistry } = await import("../test/helpers/registry");
   const reg = await startRegistry();
   try {
