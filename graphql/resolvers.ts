@@ -5,6 +5,8 @@
 import type { GraphQLFieldResolver } from "graphql";
 import type { z } from "zod";
 import {
+  alertDeliveries,
+  alertDeliveryQuerySchema,
   cancelTask,
   createRegistry,
   deleteRegistry,
@@ -110,6 +112,9 @@ export const resolvers: Resolvers = {
       const q = arg(s.auditQuerySchema, { actor: a.actor ?? undefined, action: a.action ?? undefined, cursor: a.after ?? undefined, limit: a.first ?? 50 }, "arguments");
       return listAudit(ctx.env.db, { actor: q.actor, action: q.action, before: q.cursor, limit: q.limit });
     }),
+    alertDeliveries: read("task.read", (ctx, a) =>
+      alertDeliveries(ctx.env, arg(alertDeliveryQuerySchema, { webhook: str(a.webhook) ?? undefined, registry: str(a.registry) ?? undefined, status: str(a.status) ?? undefined, type: str(a.type) ?? undefined, cursor: str(a.after) ?? undefined, limit: a.first ?? 50 }, "arguments")),
+    ),
     users: read("user.read", (ctx) => listUsers(ctx.env.db)),
     tokens: read("token.read", (ctx) => listApiTokens(ctx.env.db)),
     storeTotals: read("repository.read", (ctx) => storeTotals(ctx.env)),

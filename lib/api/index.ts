@@ -13,6 +13,7 @@ export * from "./preview";
 export * from "./promote";
 export * from "./tags";
 export * from "./url-health";
+export * from "./alerts";
 export * as schemas from "./schemas";
 export { API_PREFIX, handleRest } from "./rest/router";
 export { buildOpenApi } from "./rest/openapi";
