@@ -10,7 +10,8 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../../lib/db";
+import { createApiToken, createUser } from "../../../lib/auth";
+import { createPrismaClient, freePort } from "../../../lib/db";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
 import { runFerry, startFerry, type FerryProcess } from "../../helpers/ferry-process";
 import { waitFor } from "../../helpers/wait";
@@ -63,6 +64,33 @@ describe("alerts in a running Ferry process", () => {
     expect(got!.headers["x-ferry-signature"]).toBe(`sha256=${createHmac("sha256", SECRET).update(`${ts}.${got!.body}`).digest("hex")}`);
     expect(got!.json).toMatchObject({ type: "failure", registry: "dead", reason: { source: "catalog" } });
     await waitFor("the delivery to be logged", async () => ferry!.output().includes("alert delivered"), 30_000);
+
+    // The history over HTTP, REST and GraphQL, for a viewer's token: no URL, no secret.
+    const db = createPrismaClient(tdb.url);
+    let token: string;
+    try {
+      const user = await createUser(db, { username: "watcher", password: "watcher-password-1", role: "viewer" });
+      ({ token } = await createApiToken(db, { userId: user.id, username: user.username, role: "viewer", via: "token" }, { name: "alerts", role: "viewer" }));
+    } finally {
+      await db.$disconnect();
+    }
+    const auth = { authorization: `Bearer ${token}` };
+    const rest = await fetch(`${ferry.url}/api/v1/alerts/deliveries?registry=dead`, { headers: auth });
+    const restText = await rest.text();
+    expect(rest.status).toBe(200);
+    expect((JSON.parse(restText) as { items: Array<{ id: string; type: string; status: string }> }).items).toEqual([expect.objectContaining({ id: got!.json.id, type: "failure", status: "delivered" })]);
+    const gql = await fetch(`${ferry.url}/api/graphql`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ alertDeliveries(registry: \"dead\") { items { id type status attempts attemptLog { attempt statusCode } } nextCursor } }" }),
+    });
+    const gqlText = await gql.text();
+    expect(JSON.parse(gqlText)).toEqual({ data: { alertDeliveries: { items: [{ id: got!.json.id, type: "failure", status: "delivered", attempts: 1, attemptLog: [{ attempt: 1, statusCode: 200 }] }], nextCursor: null } } });
+    expect((await fetch(`${ferry.url}/api/v1/alerts/deliveries`)).status).toBe(401);
+    for (const text of [restText, gqlText]) {
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain(receiver.url);
+    }
 
     expect(await ferry.stop("SIGTERM")).toBe(0);
     const out = ferry.output();
