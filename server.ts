@@ -17,6 +17,7 @@ import { createV2Handler, PullAuth } from "./lib/distribution";
 import { handleGraphQL, handleGraphQLStream } from "./graphql/http";
 import { getApiEnv, handleRest } from "./lib/api";
 import { serveFetch } from "./lib/http/serve-fetch";
+import { turnBudget } from "./lib/http/turn-budget";
 import { installConfigReload, parseConfiguredRegistries, startMirror, type Mirror } from "./lib/mirror";
 import { boot, setRuntime, type Runtime } from "./lib/runtime";
 import { loadSecretKey } from "./lib/secrets";
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
       : {}),
   });
   const api = apiRouter();
+  const admitApi = turnBudget();
   const server = http.createServer((req, res) => {
     // The audit log's "from where": the socket's address, overwriting anything a client sent.
     req.headers["x-ferry-remote-addr"] = req.socket.remoteAddress ?? "";
@@ -79,16 +81,19 @@ async function main(): Promise<void> {
     const reqId = requestIdFrom(req.headers["x-request-id"]);
     req.headers["x-request-id"] = reqId;
     res.setHeader("x-request-id", reqId);
-    const served = withLogContext({ reqId }, () => {
-      if (path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?")) return v2(req, res);
-      if (path === "/metrics" || path.startsWith("/metrics?")) return serveMetrics(req, res);
-      return (api(path) ?? handle)(req, res);
-    });
-    served.catch((err: unknown) => {
-      log.error({ err }, "request failed");
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-      res.end(JSON.stringify({ code: "INTERNAL", message: "Internal error" }));
-    });
+    const serve = (handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) => {
+      withLogContext({ reqId }, () => handler(req, res)).catch((err: unknown) => {
+        log.error({ err }, "request failed");
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ code: "INTERNAL", message: "Internal error" }));
+      });
+    };
+    if (path === "/v2" || path.startsWith("/v2/") || path.startsWith("/v2?")) return serve(v2);
+    if (path === "/metrics" || path.startsWith("/metrics?")) return serve(serveMetrics);
+    const apiHandler = api(path);
+    // API calls take turns with the background work of this process (lib/http/turn-budget.ts).
+    if (apiHandler) return admitApi(() => serve(apiHandler));
+    return serve(handle);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

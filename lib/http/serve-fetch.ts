@@ -46,9 +46,13 @@ function bodyStream(req: IncomingMessage): { stream: ReadableStream<Uint8Array>;
 
 /** Node request → fetch `Request`. The body streams (the handler applies its own size limits). */
 export function toFetchRequest(req: IncomingMessage, res: ServerResponse, body?: ReadableStream<Uint8Array>): Request {
+  // req.headers, not rawHeaders: server.ts overwrites some (x-ferry-remote-addr from the socket,
+  // x-request-id) and a client's own copies must not come through.
   const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (typeof value === "string") headers.set(name, value);
+    else if (value) for (const v of value) headers.append(name, v);
+  }
   // Aborted when the client goes away before the answer is complete (ends subscriptions).
   const abort = new AbortController();
   res.once("close", () => {
@@ -62,7 +66,13 @@ export function toFetchRequest(req: IncomingMessage, res: ServerResponse, body?:
   } as RequestInit);
 }
 
-/** Writes a fetch `Response` to a Node response, streaming its body with backpressure. */
+/** Bodies sent as they are produced (subscriptions, incremental delivery); others are buffered. */
+const STREAMED = /^(?:text\/event-stream|multipart\/)/i;
+
+/**
+ * Writes a fetch `Response` to a Node response. A small answer (JSON) is read whole and sent
+ * with its Content-Length in one write; a stream is piped with backpressure.
+ */
 export async function writeFetchResponse(response: Response, res: ServerResponse, method: string): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, key) => {
@@ -70,12 +80,14 @@ export async function writeFetchResponse(response: Response, res: ServerResponse
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length) headers["set-cookie"] = cookies;
-  res.writeHead(response.status, headers);
-  if (!response.body || method === "HEAD") {
-    await response.body?.cancel();
-    res.end();
+  if (!response.body || method === "HEAD" || !STREAMED.test(response.headers.get("content-type") ?? "")) {
+    const body = response.body ? Buffer.from(await response.arrayBuffer()) : null;
+    if (body && !headers["content-length"]) headers["content-length"] = String(body.length);
+    res.writeHead(response.status, headers);
+    res.end(method === "HEAD" ? undefined : body);
     return;
   }
+  res.writeHead(response.status, headers);
   const reader = response.body.getReader();
   const stop = () => void reader.cancel().catch(() => {});
   res.once("close", stop);

@@ -16,7 +16,10 @@ describe("serveFetch", () => {
 
   beforeAll(async () => {
     const serve = serveFetch((req) => handler(req));
-    server = http.createServer((req, res) => void serve(req, res).catch(() => res.destroy()));
+    server = http.createServer((req, res) => {
+      req.headers["x-ferry-remote-addr"] = "from-the-socket"; // as server.ts does
+      void serve(req, res).catch(() => res.destroy());
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -27,18 +30,24 @@ describe("serveFetch", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  it("passes method, path, headers and body through, and every Set-Cookie back", async () => {
+  it("passes method, path, headers (as the server left them) and body through, and every Set-Cookie back", async () => {
     handler = async (req) => {
       const headers = new Headers({ "content-type": "application/json", "x-seen": `${req.method} ${new URL(req.url).pathname}${new URL(req.url).search}` });
       headers.append("set-cookie", "a=1; Path=/");
       headers.append("set-cookie", "b=2; Path=/");
-      return new Response(JSON.stringify({ auth: req.headers.get("authorization"), body: await req.text() }), { status: 201, headers });
+      return new Response(JSON.stringify({ auth: req.headers.get("authorization"), from: req.headers.get("x-ferry-remote-addr"), body: await req.text() }), { status: 201, headers });
     };
-    const res = await request(`${url}/api/v1/things?x=1`, { method: "POST", headers: { authorization: "Bearer t" }, body: "hello", dispatcher: agent });
+    const res = await request(`${url}/api/v1/things?x=1`, {
+      method: "POST",
+      headers: { authorization: "Bearer t", "x-ferry-remote-addr": "spoofed" },
+      body: "hello",
+      dispatcher: agent,
+    });
     expect(res.statusCode).toBe(201);
     expect(res.headers["x-seen"]).toBe("POST /api/v1/things?x=1");
     expect(res.headers["set-cookie"]).toEqual(["a=1; Path=/", "b=2; Path=/"]);
-    expect(await res.body.json()).toEqual({ auth: "Bearer t", body: "hello" });
+    // What the server set wins over what the client sent.
+    expect(await res.body.json()).toEqual({ auth: "Bearer t", from: "from-the-socket", body: "hello" });
   });
 
   it("answers a large body it does not read, and the connection stays usable", async () => {
