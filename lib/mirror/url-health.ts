@@ -41,15 +41,24 @@ export function recordUrlHealth(o: UrlHealthRecorderOptions): { stop(): Promise<
   const pending = new Map<string, Observation>();
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();
+  /**
+   * The registries' origins as of the last look. Other origins (token servers, a CDN that blob
+   * GETs redirect to) never trigger an immediate write; they wait for the periodic flush, which
+   * looks again (so a registry created since is picked up) and drops them.
+   */
+  let known = new Set<string>();
+  const refreshKnown = async () => {
+    known = new Set([...(await o.upstreamUrls())].map((u) => new URL(u).origin));
+  };
+  void refreshKnown().catch(() => undefined);
 
   const flush = () => {
     timer = null;
     const batch = [...pending];
     pending.clear();
     flushing = flushing.then(async () => {
-      let known: Set<string>;
       try {
-        known = new Set([...(await o.upstreamUrls())].map((u) => new URL(u).origin));
+        await refreshKnown();
       } catch (err) {
         o.log.warn({ err }, "recording upstream url health: registries unavailable");
         return;
@@ -87,7 +96,7 @@ export function recordUrlHealth(o: UrlHealthRecorderOptions): { stop(): Promise<
     const prev = pending.get(origin) ?? written.get(origin);
     const next: Observation = { ...ob, at: new Date(), remaining: ob.remaining ?? prev?.remaining ?? null };
     pending.set(origin, next);
-    const changed = !prev || prev.status !== next.status || prev.error !== next.error || prev.remaining !== next.remaining;
+    const changed = known.has(origin) && (!prev || prev.status !== next.status || prev.error !== next.error || prev.remaining !== next.remaining);
     if (changed) {
       if (timer) clearTimeout(timer);
       timer = setTimeout(flush, 0);
