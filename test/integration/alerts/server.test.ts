@@ -10,6 +10,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROUTES } from "../../../lib/api";
 import { createApiToken, createUser } from "../../../lib/auth";
 import { createPrismaClient, freePort } from "../../../lib/db";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
@@ -78,6 +79,9 @@ describe("alerts in a running Ferry process", () => {
     const rest = await fetch(`${ferry.url}/api/v1/alerts/deliveries?registry=dead`, { headers: auth });
     const restText = await rest.text();
     expect(rest.status).toBe(200);
+    // In the shape the OpenAPI document gives.
+    const def = ROUTES.find((r) => r.operationId === "listAlertDeliveries")!;
+    expect(def.response.safeParse(JSON.parse(restText)).success).toBe(true);
     expect((JSON.parse(restText) as { items: Array<{ id: string; type: string; status: string }> }).items).toEqual([expect.objectContaining({ id: got!.json.id, type: "failure", status: "delivered" })]);
     const gql = await fetch(`${ferry.url}/api/graphql`, {
       method: "POST",
