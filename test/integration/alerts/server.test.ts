@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../../../lib/api";
 import { createApiToken, createUser } from "../../../lib/auth";
 import { createPrismaClient, freePort } from "../../../lib/db";
+import { ensureBuilt } from "../../../scripts/build-if-needed";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
 import { runFerry, startFerry, type FerryProcess } from "../../helpers/ferry-process";
 import { waitFor } from "../../helpers/wait";
@@ -28,6 +29,8 @@ describe("alerts in a running Ferry process", () => {
   let configFile: string;
 
   beforeAll(async () => {
+    // The dashboard build Next serves (made once for all tests, or by whoever is building now).
+    await ensureBuilt(process.cwd(), () => {});
     tmp = await mkdtemp(path.join(os.tmpdir(), "ferry-alerts-server-"));
     await chmod(tmp, 0o755);
     receiver = await startReceiver();
@@ -41,7 +44,7 @@ describe("alerts in a running Ferry process", () => {
         alerts: { evaluateInterval: "300ms", webhooks: [{ name: "oncall", url: `${receiver.url}/hook`, secretEnv: "FERRY_ALERT_SECRET" }] },
       }),
     );
-  }, 120_000);
+  }, 900_000);
 
   afterAll(async () => {
     await ferry?.stop("SIGKILL");
