@@ -5,7 +5,7 @@ import { HistoryChart } from "./_components/chart";
 import { ActionButton, Countdown, Empty, LiveBadge, Pill, Progress, Time } from "./_components/ui";
 import { api } from "./_lib/api";
 import { bytes } from "./_lib/format";
-import { useInterval, useLive } from "./_lib/live";
+import { useLive, useNow } from "./_lib/live";
 import type { Bucket, Generator, Page, Perms, Task, Totals } from "./_lib/types";
 
 interface RegistryBrief {
@@ -22,17 +22,23 @@ interface Initial {
   running: Task[];
 }
 
-/** Bytes per second per registry, from two samples of the running tasks' counters. */
-function throughputOf(prev: { at: number; tasks: Task[] } | null, next: { at: number; tasks: Task[] }): Map<string, number> {
+/** Byte counters of one running task at its last two events, for "throughput now". */
+interface Sample {
+  registry: string;
+  at: number;
+  bytes: number;
+  rate: number;
+}
+
+/** A task's rate stops counting when its counters have not moved for this long (stalled). */
+const STALE_MS = 15_000;
+
+/** Bytes per second per registry: the sum of each running task's rate between its last two progress events. */
+function throughputOf(samples: Map<string, Sample>, now: number | null): Map<string, number> {
   const out = new Map<string, number>();
-  if (!prev) return out;
-  const dt = (next.at - prev.at) / 1000;
-  if (dt <= 0) return out;
-  const before = new Map(prev.tasks.map((t) => [t.id, t.bytesCopied]));
-  for (const t of next.tasks) {
-    const b = before.get(t.id);
-    if (b === undefined || !t.registryName) continue;
-    out.set(t.registryName, (out.get(t.registryName) ?? 0) + Math.max(0, t.bytesCopied - b) / dt);
+  for (const s of samples.values()) {
+    if (now !== null && now - s.at > STALE_MS) continue;
+    out.set(s.registry, (out.get(s.registry) ?? 0) + s.rate);
   }
   return out;
 }
@@ -43,34 +49,49 @@ export function Overview({ initial, perms }: { initial: Initial; perms: Perms })
   const [totals, setTotals] = useState(initial.totals);
   const [history, setHistory] = useState(initial.history);
   const [running, setRunning] = useState(initial.running);
-  const [rate, setRate] = useState<Map<string, number>>(new Map());
-  const sample = useRef<{ at: number; tasks: Task[] } | null>(null);
+  const [samples, setSamples] = useState<Map<string, Sample>>(new Map());
+  const now = useNow(5000);
 
-  const refreshRunning = useCallback(async () => {
-    const page = await api<Page<Task>>("GET", "/tasks?status=running&limit=100");
-    const next = { at: Date.now(), tasks: page.items };
-    setRate(throughputOf(sample.current, next));
-    sample.current = next;
-    setRunning(page.items);
-  }, []);
   const refreshTotals = useCallback(async () => {
     setTotals(await api<Totals>("GET", "/store/totals"));
+  }, []);
+  const refreshRegistries = useCallback(async () => {
+    const r = await api<{ items: Array<{ name: string; enabled: boolean; config: { urls?: string[] } }> }>("GET", "/registries");
+    setRegistries(r.items.map((x) => ({ name: x.name, enabled: x.enabled, urls: x.config.urls ?? [] })));
   }, []);
   const loadHistory = useCallback(async (range: "24h" | "7d") => {
     setHistory(await api<Initial["history"]>("GET", `/history?range=${range}`));
   }, []);
+  // The catch-up after each (re)connection, and the slow poll while the stream is down.
   const sync = useCallback(async () => {
-    const [g, r] = await Promise.all([api<{ items: Generator[] }>("GET", "/generators"), api<{ items: Array<{ name: string; enabled: boolean; config: { urls?: string[] } }> }>("GET", "/registries")]);
+    const [g, t] = await Promise.all([api<{ items: Generator[] }>("GET", "/generators"), api<Page<Task>>("GET", "/tasks?status=running&limit=100"), refreshRegistries(), refreshTotals()]);
     setGens(new Map(g.items.map((x) => [x.registryName, x])));
-    setRegistries(r.items.map((x) => ({ name: x.name, enabled: x.enabled, urls: x.config.urls ?? [] })));
-    await Promise.all([refreshRunning(), refreshTotals()]);
-  }, [refreshRunning, refreshTotals]);
+    setRunning(t.items);
+  }, [refreshRegistries, refreshTotals]);
+  const known = useRef(registries);
+  known.current = registries;
 
   const finishedTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const status = useLive({
-    generators: (g) => setGens((m) => new Map(m).set(g.registryName, g)),
+    generators: (g) => {
+      setGens((m) => new Map(m).set(g.registryName, g));
+      // A registry added since the page loaded: read its url and state.
+      if (!known.current.some((r) => r.name === g.registryName)) void refreshRegistries().catch(() => {});
+    },
     tasks: (t) => {
-      setRunning((list) => (t.status === "running" ? [...list.filter((x) => x.id !== t.id), t] : list.filter((x) => x.id !== t.id)));
+      const isRunning = t.status === "running";
+      setRunning((list) => (isRunning ? [...list.filter((x) => x.id !== t.id), t] : list.filter((x) => x.id !== t.id)));
+      setSamples((m) => {
+        const next = new Map(m);
+        const prev = m.get(t.id);
+        if (!isRunning || !t.registryName) next.delete(t.id);
+        else {
+          const at = Date.now();
+          const rate = prev && at > prev.at ? (Math.max(0, t.bytesCopied - prev.bytes) * 1000) / (at - prev.at) : 0;
+          next.set(t.id, { registry: t.registryName, at, bytes: t.bytesCopied, rate });
+        }
+        return next;
+      });
       if (t.status === "succeeded" || t.status === "failed") {
         // Coalesce a burst of finishing tasks into one re-read of totals and the chart.
         finishedTimer.current ??= setTimeout(() => {
@@ -82,9 +103,7 @@ export function Overview({ initial, perms }: { initial: Initial; perms: Perms })
     },
     onSync: sync,
   });
-
-  const busy = running.length > 0 || [...gens.values()].some((g) => g.phase === "listing" || g.phase === "syncing");
-  useInterval(() => void refreshRunning().catch(() => {}), 2000, busy);
+  const rate = throughputOf(samples, now);
 
   const names = useMemo(() => {
     const s = new Set(registries.map((r) => r.name));
@@ -228,7 +247,7 @@ function RegistryCard(props: { name: string; g: Generator | undefined; reg: Regi
         </p>
       ) : null}
       <p className="small">
-        Running tasks: <strong data-testid="running-count">{running.length || g?.runningTasks || 0}</strong>
+        Running tasks: <strong data-testid="running-count">{running.length}</strong>
         {running.length > 0 ? <> · throughput {bytes(rate)}/s</> : null}
       </p>
       {running.length > 0 ? (

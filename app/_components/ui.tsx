@@ -1,6 +1,6 @@
 "use client";
 /** Small shared pieces: action buttons with feedback, times, progress, copy, live badge. */
-import { useState, type ReactNode } from "react";
+import { useId, useState, type InputHTMLAttributes, type ReactNode } from "react";
 import { errorMessage } from "../_lib/api";
 import { dateTime, duration, relative } from "../_lib/format";
 import type { LiveStatus } from "../_lib/live";
@@ -151,6 +151,7 @@ const STATUS_CLASS: Record<string, string> = {
   succeeded: "ok", synced: "ok", unchanged: "ok", idle: "muted", waiting: "muted",
   running: "info", syncing: "info", listing: "info", queued: "muted", retrying: "warn", "backing-off": "warn",
   failed: "bad", cancelled: "muted", success: "ok", denied: "warn", disabled: "warn", revoked: "muted", "not mirrored": "muted", paused: "warn", filtered: "muted", unsigned: "warn",
+  up: "ok", down: "bad", unknown: "muted",
 };
 
 export function Pill({ value }: { value: string }) {
@@ -162,5 +163,17 @@ export function FieldError({ id, msg }: { id: string; msg: string | undefined })
     <span id={id} className="field-error" role={msg ? "alert" : undefined}>
       {msg ?? ""}
     </span>
+  );
+}
+
+/** A labelled input with its inline error (from the API's field issues) under it. */
+export function Field({ label, error, ...input }: { label: ReactNode; error: string | undefined; name: string } & InputHTMLAttributes<HTMLInputElement>) {
+  const errId = `${useId()}-err`;
+  return (
+    <label>
+      {label}
+      <input {...input} aria-describedby={errId} aria-invalid={error ? true : undefined} />
+      <FieldError id={errId} msg={error} />
+    </label>
   );
 }

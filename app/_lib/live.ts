@@ -1,9 +1,11 @@
 "use client";
 /**
  * Live updates for client components: GraphQL subscriptions (`generatorChanged`, `taskChanged`)
- * over SSE with graphql-sse. The stream carries snapshots, so a missed event is repaired by
- * re-reading: on every (re)connection `onSync` runs (the catch-up), and while the stream is down
- * the page polls with `onSync` every few seconds until it comes back.
+ * over SSE with graphql-sse. Pages keep no timers of their own: generator phases, task status and
+ * a running task's byte counters (published at each lease renewal) all arrive on the stream. The
+ * stream carries snapshots, so a missed event is repaired by re-reading: on every (re)connection
+ * `onSync` runs (the catch-up), and while the stream is down the page polls slowly with `onSync`
+ * until it comes back.
  */
 import { createClient, type Client } from "graphql-sse";
 import { useEffect, useRef, useState } from "react";
@@ -55,7 +57,7 @@ export function useLive(opts: LiveOptions): LiveStatus {
     const startPolling = () => {
       if (stopped) return;
       setStatus("polling");
-      poll ??= setInterval(sync, ref.current.pollMs ?? 3000);
+      poll ??= setInterval(sync, ref.current.pollMs ?? 10_000);
       retry ??= setTimeout(() => {
         retry = null;
         subscribeAll();
@@ -109,17 +111,6 @@ export function useLive(opts: LiveOptions): LiveStatus {
   }, [wantGenerators, wantTasks, taskId]);
 
   return status;
-}
-
-/** Calls `fn` every `ms` while `active` (progress of running work the stream does not push). */
-export function useInterval(fn: () => void, ms: number, active: boolean): void {
-  const ref = useRef(fn);
-  ref.current = fn;
-  useEffect(() => {
-    if (!active) return;
-    const t = setInterval(() => ref.current(), ms);
-    return () => clearInterval(t);
-  }, [ms, active]);
 }
 
 /**

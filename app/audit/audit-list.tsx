@@ -1,29 +1,30 @@
 "use client";
 import { useState } from "react";
-import { Empty, FormStatus, Pill, Time, type Feedback } from "../_components/ui";
-import { api, errorMessage } from "../_lib/api";
+import { DataTable, LoadMore, type Column } from "../_components/table";
+import { Empty, FormStatus, Pill, Time } from "../_components/ui";
+import { usePaged } from "../_lib/paged";
 import type { AuditRow, Page } from "../_lib/types";
 
+function url(f: { actor: string; action: string }, cursor?: string | null): string {
+  const p = new URLSearchParams();
+  if (f.actor) p.set("actor", f.actor);
+  if (f.action) p.set("action", f.action);
+  if (cursor) p.set("cursor", cursor);
+  return `/audit?${p}`;
+}
+
+const COLUMNS: Array<Column<AuditRow>> = [
+  { header: "When", cell: (e) => <Time iso={e.at} /> },
+  { header: "Who", cell: (e) => <>{e.actor} <span className="small muted">via {e.via}</span></> },
+  { header: "Action", cell: (e) => <code>{e.action}</code> },
+  { header: "Target", className: "small", cell: (e) => e.target ?? "—" },
+  { header: "Outcome", cell: (e) => <><Pill value={e.outcome} />{e.errorCode ? <span className="small muted"> {e.errorCode}</span> : null}</> },
+  { header: "From", className: "small muted", cell: (e) => <span title={e.userAgent ?? undefined}>{e.ip ?? "—"}</span> },
+];
+
 export function AuditList({ initial }: { initial: Page<AuditRow> }) {
-  const [items, setItems] = useState(initial.items);
-  const [cursor, setCursor] = useState(initial.nextCursor);
   const [filters, setFilters] = useState({ actor: "", action: "" });
-  const [fb, setFb] = useState<Feedback>(null);
-  const load = async (f: { actor: string; action: string }, c?: string | null) => {
-    setFb({ kind: "pending", text: "Loading…" });
-    const p = new URLSearchParams();
-    if (f.actor) p.set("actor", f.actor);
-    if (f.action) p.set("action", f.action);
-    if (c) p.set("cursor", c);
-    try {
-      const page = await api<Page<AuditRow>>("GET", `/audit?${p}`);
-      setItems((l) => (c ? [...l, ...page.items] : page.items));
-      setCursor(page.nextCursor);
-      setFb(null);
-    } catch (err) {
-      setFb({ kind: "error", text: errorMessage(err) });
-    }
-  };
+  const { items, cursor, fb, load } = usePaged<AuditRow, typeof filters>(url, initial, "Loading…");
   return (
     <>
       <h1>Audit log</h1>
@@ -58,52 +59,8 @@ export function AuditList({ initial }: { initial: Page<AuditRow> }) {
         </div>
       </form>
       <FormStatus fb={fb} />
-      {items.length === 0 ? (
-        <Empty title="No audit entries match" />
-      ) : (
-        <div className="table-wrap">
-          <table className="table" data-testid="audit-table">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">From</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.id}>
-                  <td>
-                    <Time iso={e.at} />
-                  </td>
-                  <td>
-                    {e.actor} <span className="small muted">via {e.via}</span>
-                  </td>
-                  <td>
-                    <code>{e.action}</code>
-                  </td>
-                  <td className="small">{e.target ?? "—"}</td>
-                  <td>
-                    <Pill value={e.outcome} />
-                    {e.errorCode ? <span className="small muted"> {e.errorCode}</span> : null}
-                  </td>
-                  <td className="small muted" title={e.userAgent ?? undefined}>
-                    {e.ip ?? "—"}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {cursor ? (
-        <button type="button" className="btn plain" onClick={() => void load(filters, cursor)}>
-          Load older entries
-        </button>
-      ) : null}
+      <DataTable rows={items} columns={COLUMNS} rowKey={(e) => e.id} testId="audit-table" empty={<Empty title="No audit entries match" />} />
+      <LoadMore cursor={cursor} label="Load older entries" onMore={(c) => void load(filters, c)} />
     </>
   );
 }

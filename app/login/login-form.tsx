@@ -1,25 +1,18 @@
 "use client";
-import { useState } from "react";
-import { api, errorMessage } from "../_lib/api";
-import { FormStatus, type Feedback } from "../_components/ui";
+import { api } from "../_lib/api";
+import { FormStatus } from "../_components/ui";
+import { useApiForm } from "../_lib/form";
 
 export function LoginForm({ next }: { next: string }) {
-  const [fb, setFb] = useState<Feedback>(null);
+  const { fb, onSubmit } = useApiForm("Signing in…");
   return (
     <form
       className="form"
-      onSubmit={async (e) => {
-        e.preventDefault();
-        const f = new FormData(e.currentTarget);
-        setFb({ kind: "pending", text: "Signing in…" });
-        try {
-          await api("POST", "/session", { username: String(f.get("username")), password: String(f.get("password")) });
-          setFb({ kind: "ok", text: "Signed in" });
-          window.location.assign(next);
-        } catch (err) {
-          setFb({ kind: "error", text: errorMessage(err) });
-        }
-      }}
+      onSubmit={onSubmit(async (f) => {
+        await api("POST", "/session", { username: String(f.get("username")), password: String(f.get("password")) });
+        window.location.assign(next);
+        return "Signed in";
+      })}
     >
       <label>
         Username

@@ -2,112 +2,19 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useRef, useState } from "react";
+import { DataTable, type Column } from "../_components/table";
 import { ActionButton, FieldError, FormStatus, Pill, type Feedback } from "../_components/ui";
 import { api, errorMessage, issuesByField } from "../_lib/api";
 import type { Connection, Preview, Registry } from "../_lib/types";
+import { EMPTY_RULE, extraConfig, fromConfig, NO_SECRETS, toInput, type Rule, type State, type StoredSecrets } from "./registry-model";
+import { SecretFields } from "./secret-fields";
+import { UrlHealthList } from "./url-health";
 
-interface Rule {
-  prefix: string;
-  destination: string;
-  stripPrefix: boolean;
-  regex: string;
-  excludeRegex: string;
-  semver: string;
-  latest: string;
-  platforms: string;
-}
-
-interface State {
-  name: string;
-  urls: string;
-  enabled: boolean;
-  onDemand: boolean;
-  pollInterval: string;
-  tlsVerify: boolean;
-  maxRetries: string;
-  retryDelay: string;
-  onlySigned: boolean;
-  convertToOCI: boolean;
-  username: string;
-  password: string;
-  removeCredentials: boolean;
-  rules: Rule[];
-}
-
-const HANDLED = ["name", "urls", "onDemand", "pollInterval", "tlsVerify", "maxRetries", "retryDelay", "onlySigned", "convertToOCI", "content", "credentials"];
-const EMPTY_RULE: Rule = { prefix: "", destination: "", stripPrefix: false, regex: "", excludeRegex: "", semver: "", latest: "", platforms: "" };
-
-type RawRule = { prefix?: string; destination?: string; stripPrefix?: boolean; tags?: { regex?: string; excludeRegex?: string; semver?: boolean | string; latest?: number | { count: number; by?: string } }; platforms?: string[] };
-
-function fromConfig(r: Registry | null): State {
-  const c = (r?.config ?? {}) as Record<string, unknown> & { urls?: string[]; content?: RawRule[] };
-  const str = (v: unknown) => (v === undefined || v === null ? "" : String(v));
-  return {
-    name: r?.name ?? "",
-    urls: (c.urls ?? []).join("\n"),
-    enabled: r?.enabled ?? true,
-    onDemand: c.onDemand === true,
-    pollInterval: str(c.pollInterval ?? (r ? "" : "6h")),
-    tlsVerify: c.tlsVerify !== false,
-    maxRetries: str(c.maxRetries),
-    retryDelay: str(c.retryDelay),
-    onlySigned: c.onlySigned === true,
-    convertToOCI: c.convertToOCI === true,
-    username: "",
-    password: "",
-    removeCredentials: false,
-    rules: (c.content ?? []).map((x) => ({
-      prefix: x.prefix ?? "",
-      destination: x.destination ?? "",
-      stripPrefix: x.stripPrefix === true,
-      regex: x.tags?.regex ?? "",
-      excludeRegex: x.tags?.excludeRegex ?? "",
-      semver: x.tags?.semver === undefined ? "" : String(x.tags.semver),
-      latest: x.tags?.latest === undefined ? "" : typeof x.tags.latest === "number" ? String(x.tags.latest) : String(x.tags.latest.count),
-      platforms: (x.platforms ?? []).join(", "),
-    })),
-  };
-}
-
-const numOrRaw = (v: string) => (/^\d+$/.test(v.trim()) ? Number(v.trim()) : v.trim());
-
-/** The API input for the form's state; `extra` keeps config keys the form has no field for. */
-function toInput(s: State, extra: Record<string, unknown>, editing: boolean): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...extra, name: s.name.trim(), enabled: s.enabled, urls: s.urls.split(/\s+/).map((u) => u.trim()).filter(Boolean) };
-  if (s.onDemand) out.onDemand = true;
-  if (s.pollInterval.trim()) out.pollInterval = numOrRaw(s.pollInterval);
-  if (!s.tlsVerify) out.tlsVerify = false;
-  if (s.maxRetries.trim()) out.maxRetries = numOrRaw(s.maxRetries);
-  if (s.retryDelay.trim()) out.retryDelay = numOrRaw(s.retryDelay);
-  if (s.onlySigned) out.onlySigned = true;
-  if (s.convertToOCI) out.convertToOCI = true;
-  if (s.username || s.password) out.credentials = { username: s.username, password: s.password };
-  else if (editing && s.removeCredentials) out.credentials = null;
-  if (s.rules.length) {
-    out.content = s.rules.map((r) => {
-      const tags: Record<string, unknown> = {};
-      if (r.regex) tags.regex = r.regex;
-      if (r.excludeRegex) tags.excludeRegex = r.excludeRegex;
-      if (r.semver.trim()) tags.semver = r.semver.trim() === "true" ? true : r.semver.trim() === "false" ? false : r.semver.trim();
-      if (r.latest.trim()) tags.latest = numOrRaw(r.latest);
-      const platforms = r.platforms.split(",").map((p) => p.trim()).filter(Boolean);
-      return {
-        prefix: r.prefix.trim(),
-        ...(r.destination.trim() ? { destination: r.destination.trim() } : {}),
-        ...(r.stripPrefix ? { stripPrefix: true } : {}),
-        ...(Object.keys(tags).length ? { tags } : {}),
-        ...(platforms.length ? { platforms } : {}),
-      };
-    });
-  }
-  return out;
-}
-
-export function RegistryForm({ initial }: { initial: Registry | null }) {
+export function RegistryForm({ initial, secrets = NO_SECRETS }: { initial: Registry | null; secrets?: StoredSecrets }) {
   const editing = initial !== null;
   const router = useRouter();
-  const [s, setS] = useState<State>(() => fromConfig(initial));
-  const extra = useRef(Object.fromEntries(Object.entries((initial?.config ?? {}) as Record<string, unknown>).filter(([k]) => !HANDLED.includes(k))));
+  const [s, setS] = useState<State>(() => fromConfig(initial, secrets));
+  const extra = useRef(extraConfig(initial));
   const [issues, setIssues] = useState<Record<string, string>>({});
   const [fb, setFb] = useState<Feedback>(null);
   const [preview, setPreview] = useState<Preview | null>(null);
@@ -124,7 +31,7 @@ export function RegistryForm({ initial }: { initial: Registry | null }) {
   const fieldProps = (key: string) => ({ "aria-invalid": err(key) ? true : undefined, "aria-describedby": `err-${key.replace(/[^\w]/g, "_")}` });
   const FE = ({ k }: { k: string }) => <FieldError id={`err-${k.replace(/[^\w]/g, "_")}`} msg={err(k)} />;
 
-  const input = () => toInput(s, extra.current, editing);
+  const input = () => toInput(s, extra.current, secrets);
   const check = async <T,>(path: string): Promise<T> => {
     try {
       const r = await api<T>("POST", path, { config: input(), ...(editing ? { existing: initial.name } : {}) });
@@ -168,6 +75,8 @@ export function RegistryForm({ initial }: { initial: Registry | null }) {
     try {
       const saved = editing ? await api<Registry>("PUT", `/registries/${encodeURIComponent(initial.name)}`, input()) : await api<Registry>("POST", "/registries", input());
       setIssues({});
+      // Secrets went to the server; the form never keeps them (the page now says "set").
+      setS((x) => ({ ...x, password: "", token: "", clientKey: "", removeClientKey: false }));
       setFb({ kind: "ok", text: editing ? "Saved" : `Registry ${saved.name} created` });
       if (!editing) router.push(`/registries/${encodeURIComponent(saved.name)}?created=1`);
       else router.refresh();
@@ -196,12 +105,10 @@ export function RegistryForm({ initial }: { initial: Registry | null }) {
             <textarea name="urls" rows={2} value={s.urls} onChange={(e) => set("urls", e.target.value)} placeholder="https://registry-1.docker.io" {...fieldProps("urls")} />
             <FE k="urls" />
           </label>
+          {initial ? <UrlHealthList health={initial.urlHealth} /> : null}
           <div className="row">
             <label className="check">
               <input type="checkbox" checked={s.enabled} onChange={(e) => set("enabled", e.target.checked)} /> Enabled
-            </label>
-            <label className="check">
-              <input type="checkbox" checked={s.tlsVerify} onChange={(e) => set("tlsVerify", e.target.checked)} /> Verify TLS
             </label>
             <label className="check">
               <input type="checkbox" checked={s.onDemand} onChange={(e) => set("onDemand", e.target.checked)} /> Sync on demand (when a client pulls)
@@ -236,26 +143,7 @@ export function RegistryForm({ initial }: { initial: Registry | null }) {
             </label>
           </div>
         </fieldset>
-        <fieldset>
-          <legend>Credentials</legend>
-          {initial?.hasCredentials ? <p className="small muted">Credentials are stored (never shown). Leave these empty to keep them.</p> : null}
-          <div className="row">
-            <label>
-              Username
-              <input name="username" autoComplete="off" value={s.username} onChange={(e) => set("username", e.target.value)} {...fieldProps("credentials")} />
-            </label>
-            <label>
-              Password or token
-              <input name="password" type="password" autoComplete="new-password" value={s.password} onChange={(e) => set("password", e.target.value)} />
-            </label>
-            {initial?.hasCredentials ? (
-              <label className="check">
-                <input type="checkbox" checked={s.removeCredentials} onChange={(e) => set("removeCredentials", e.target.checked)} /> Remove stored credentials
-              </label>
-            ) : null}
-          </div>
-          <FE k="credentials" />
-        </fieldset>
+        <SecretFields s={s} set={set} secrets={secrets} fieldProps={fieldProps} FE={FE} />
         <fieldset>
           <legend>Content rules</legend>
           <p className="small muted">
@@ -345,6 +233,50 @@ export function RegistryForm({ initial }: { initial: Registry | null }) {
   );
 }
 
+type PreviewRepo = Preview["repositories"][number];
+
+const PREVIEW_COLUMNS: Array<Column<PreviewRepo>> = [
+  { header: "Upstream", cell: (r) => <code>{r.upstream}</code> },
+  { header: "Lands as", cell: (r) => (r.local ? <code>{r.local}</code> : <Pill value="not mirrored" />) },
+  {
+    header: "Tags synced",
+    cell: (r) => {
+      const kept = r.tags.filter((t) => t.keep);
+      return (
+        <>
+          {r.tagsError ? <span className="error-text small">{r.tagsError}</span> : null}
+          {kept.map((t) => (
+            <span key={t.tag} className="chip">
+              {t.tag}
+            </span>
+          ))}
+          {r.local && !r.tagsError && kept.length === 0 ? <span className="muted small">none</span> : null}
+        </>
+      );
+    },
+  },
+  {
+    header: "Left out",
+    className: "small",
+    cell: (r) => {
+      const dropped = r.tags.filter((t) => !t.keep);
+      if (!dropped.length) return "—";
+      return (
+        <details>
+          <summary>{dropped.length} tags</summary>
+          <ul>
+            {dropped.map((t) => (
+              <li key={t.tag}>
+                <code>{t.tag}</code> {t.reason}
+              </li>
+            ))}
+          </ul>
+        </details>
+      );
+    },
+  },
+];
+
 function PreviewTable({ p }: { p: Preview }) {
   if (!p.connection.ok) return null;
   return (
@@ -358,57 +290,7 @@ function PreviewTable({ p }: { p: Preview }) {
           {n}
         </p>
       ))}
-      <div className="table-wrap">
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Upstream</th>
-              <th scope="col">Lands as</th>
-              <th scope="col">Tags synced</th>
-              <th scope="col">Left out</th>
-            </tr>
-          </thead>
-          <tbody>
-            {p.repositories.map((r) => {
-              const kept = r.tags.filter((t) => t.keep);
-              const dropped = r.tags.filter((t) => !t.keep);
-              return (
-                <tr key={r.upstream} className={r.local ? undefined : "dim"}>
-                  <td>
-                    <code>{r.upstream}</code>
-                  </td>
-                  <td>{r.local ? <code>{r.local}</code> : <Pill value="not mirrored" />}</td>
-                  <td>
-                    {r.tagsError ? <span className="error-text small">{r.tagsError}</span> : null}
-                    {kept.map((t) => (
-                      <span key={t.tag} className="chip">
-                        {t.tag}
-                      </span>
-                    ))}
-                    {r.local && !r.tagsError && kept.length === 0 ? <span className="muted small">none</span> : null}
-                  </td>
-                  <td className="small">
-                    {dropped.length ? (
-                      <details>
-                        <summary>{dropped.length} tags</summary>
-                        <ul>
-                          {dropped.map((t) => (
-                            <li key={t.tag}>
-                              <code>{t.tag}</code> {t.reason}
-                            </li>
-                          ))}
-                        </ul>
-                      </details>
-                    ) : (
-                      "—"
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+      <DataTable rows={p.repositories} columns={PREVIEW_COLUMNS} rowKey={(r) => r.upstream} rowProps={(r) => ({ className: r.local ? undefined : "dim" })} />
     </>
   );
 }

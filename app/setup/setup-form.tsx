@@ -1,56 +1,30 @@
 "use client";
-import { useState } from "react";
-import { api, errorMessage, issuesByField } from "../_lib/api";
-import { FieldError, FormStatus, type Feedback } from "../_components/ui";
+import { api, ApiError } from "../_lib/api";
+import { Field, FormStatus } from "../_components/ui";
+import { useApiForm } from "../_lib/form";
 
 export function SetupForm() {
-  const [fb, setFb] = useState<Feedback>(null);
-  const [issues, setIssues] = useState<Record<string, string>>({});
+  const { fb, setFb, issues, onSubmit } = useApiForm("Creating the administrator…");
   return (
     <form
       className="form"
-      onSubmit={async (e) => {
-        e.preventDefault();
-        const f = new FormData(e.currentTarget);
+      onSubmit={onSubmit(async (f) => {
         const username = String(f.get("username"));
         const password = String(f.get("password"));
         if (password !== String(f.get("password2"))) {
-          setIssues({ password2: "the passwords differ" });
-          return;
+          throw new ApiError("The passwords differ", 0, "BAD_USER_INPUT", [{ path: "password2", message: "the passwords differ" }]);
         }
-        setIssues({});
-        setFb({ kind: "pending", text: "Creating the administrator…" });
-        try {
-          await api("POST", "/setup", { username, password, setupToken: String(f.get("setupToken")).trim() });
-          setFb({ kind: "pending", text: "Created. Signing in…" });
-          await api("POST", "/session", { username, password });
-          window.location.assign("/");
-        } catch (err) {
-          setIssues(issuesByField(err));
-          setFb({ kind: "error", text: errorMessage(err) });
-        }
-      }}
+        await api("POST", "/setup", { username, password, setupToken: String(f.get("setupToken")).trim() });
+        setFb({ kind: "pending", text: "Created. Signing in…" });
+        await api("POST", "/session", { username, password });
+        window.location.assign("/");
+        return "Signed in";
+      })}
     >
-      <label>
-        Setup token
-        <input name="setupToken" required autoComplete="off" aria-describedby="setupToken-err" />
-        <FieldError id="setupToken-err" msg={issues.setupToken} />
-      </label>
-      <label>
-        Admin username
-        <input name="username" required autoComplete="username" aria-describedby="username-err" />
-        <FieldError id="username-err" msg={issues.username} />
-      </label>
-      <label>
-        Password
-        <input name="password" type="password" required autoComplete="new-password" aria-describedby="password-err" />
-        <FieldError id="password-err" msg={issues.password} />
-      </label>
-      <label>
-        Password again
-        <input name="password2" type="password" required autoComplete="new-password" aria-describedby="password2-err" />
-        <FieldError id="password2-err" msg={issues.password2} />
-      </label>
+      <Field label="Setup token" name="setupToken" required autoComplete="off" error={issues.setupToken} />
+      <Field label="Admin username" name="username" required autoComplete="username" error={issues.username} />
+      <Field label="Password" name="password" type="password" required autoComplete="new-password" error={issues.password} />
+      <Field label="Password again" name="password2" type="password" required autoComplete="new-password" error={issues.password2} />
       <button type="submit" className="btn primary" disabled={fb?.kind === "pending"}>
         Create administrator
       </button>

@@ -1,10 +1,12 @@
 "use client";
 import Link from "next/link";
-import { useCallback, useEffect, useRef, useState } from "react";
-import { Empty, FormStatus, LiveBadge, Pill, Progress, Time, type Feedback } from "../_components/ui";
-import { api, errorMessage } from "../_lib/api";
+import { useEffect, useRef, useState } from "react";
+import { DataTable, LoadMore, type Column } from "../_components/table";
+import { Empty, FormStatus, LiveBadge, Pill, Progress, Time } from "../_components/ui";
+import { api } from "../_lib/api";
 import { bytes, duration } from "../_lib/format";
-import { useInterval, useLive } from "../_lib/live";
+import { useLive } from "../_lib/live";
+import { usePaged } from "../_lib/paged";
 import type { Page, Perms, Task } from "../_lib/types";
 
 export interface TaskFilters {
@@ -43,26 +45,33 @@ const toLocal = (iso?: string) => {
   return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 };
 
+const COLUMNS: Array<Column<Task>> = [
+  { header: "Task", cell: (t) => <><Link href={`/tasks/${t.id}`}>#{t.id}</Link> <span className="muted small">{t.kind}</span></> },
+  { header: "Registry", cell: (t) => t.registryName ?? <span className="muted">deleted</span> },
+  { header: "Repository", cell: (t) => <code>{t.repository}{t.reference ? `:${t.reference}` : ""}</code> },
+  { header: "Status", cell: (t) => <><Pill value={t.status} />{t.errorCode && t.status !== "succeeded" ? <span className="small muted"> {t.errorCode}</span> : null}</> },
+  {
+    header: "Progress",
+    cell: (t) =>
+      t.status === "running" ? (
+        <Progress value={t.bytesCopied} max={t.bytesTotal} label={`Bytes copied by task ${t.id}`} />
+      ) : (
+        <span className="small">
+          {bytes(t.bytesCopied)} · {t.blobsCopied} copied / {t.blobsSkipped} skipped
+        </span>
+      ),
+  },
+  { header: "Queued", cell: (t) => <Time iso={t.queuedAt} /> },
+  { header: "Took", className: "small", cell: (t) => (t.startedAt && t.finishedAt ? duration(new Date(t.finishedAt).getTime() - new Date(t.startedAt).getTime()) : "—") },
+  { header: "Trigger", className: "small muted", cell: (t) => t.trigger },
+];
+
 export function TaskList(props: { registries: string[]; filters: TaskFilters; initial: Page<Task> | null; perms: Perms }) {
   const [filters, setFilters] = useState<TaskFilters>(props.filters);
-  const [items, setItems] = useState<Task[]>(props.initial?.items ?? []);
-  const [cursor, setCursor] = useState<string | null>(props.initial?.nextCursor ?? null);
-  const [fb, setFb] = useState<Feedback>(null);
+  const { items, setItems, cursor, fb, load } = usePaged<Task, TaskFilters>((f, c) => `/tasks?${query(f, c)}`, props.initial, "Loading tasks…");
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const filtersRef = useRef(filters);
   filtersRef.current = filters;
-
-  const load = useCallback(async (f: TaskFilters) => {
-    setFb({ kind: "pending", text: "Loading tasks…" });
-    try {
-      const page = await api<Page<Task>>("GET", `/tasks?${query(f)}`);
-      setItems(page.items);
-      setCursor(page.nextCursor);
-      setFb(null);
-    } catch (err) {
-      setFb({ kind: "error", text: errorMessage(err) });
-    }
-  }, []);
 
   useEffect(() => {
     if (!props.initial) void load(props.filters);
@@ -93,34 +102,11 @@ export function TaskList(props: { registries: string[]; filters: TaskFilters; in
     },
   });
 
-  // Byte counters of running tasks move without events: refresh them while any is running.
-  const runningIds = items.filter((t) => t.status === "running").map((t) => t.id);
-  useInterval(
-    () =>
-      void api<Page<Task>>("GET", `/tasks?status=running&limit=100`)
-        .then((p) => setItems((list) => list.map((x) => p.items.find((y) => y.id === x.id) ?? x)))
-        .catch(() => {}),
-    2000,
-    runningIds.length > 0,
-  );
-
   const apply = (f: TaskFilters) => {
     setFilters(f);
     const q = query(f);
     window.history.replaceState(null, "", q ? `/tasks?${q}` : "/tasks");
     void load(f);
-  };
-
-  const more = async () => {
-    setFb({ kind: "pending", text: "Loading more…" });
-    try {
-      const page = await api<Page<Task>>("GET", `/tasks?${query(filters, cursor)}`);
-      setItems((l) => [...l, ...page.items]);
-      setCursor(page.nextCursor);
-      setFb(null);
-    } catch (err) {
-      setFb({ kind: "error", text: errorMessage(err) });
-    }
   };
 
   return (
@@ -194,70 +180,24 @@ export function TaskList(props: { registries: string[]; filters: TaskFilters; in
         </div>
       </form>
       <FormStatus fb={fb} />
-      {items.length === 0 && fb?.kind !== "pending" ? (
-        <Empty title={Object.values(filters).some(Boolean) ? "No tasks match these filters" : "No tasks yet"}>
-          <p>
-            Tasks appear here when a registry&apos;s round runs, when someone syncs a repository, or when a client pulls an image on demand.
-            {props.perms.operate ? <> Start one with <Link href="/">Sync now</Link> on the overview.</> : null}
-          </p>
-        </Empty>
-      ) : (
-        <div className="table-wrap">
-          <table className="table" data-testid="task-table">
-            <thead>
-              <tr>
-                <th scope="col">Task</th>
-                <th scope="col">Registry</th>
-                <th scope="col">Repository</th>
-                <th scope="col">Status</th>
-                <th scope="col">Progress</th>
-                <th scope="col">Queued</th>
-                <th scope="col">Took</th>
-                <th scope="col">Trigger</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((t) => (
-                <tr key={t.id} className={fresh.has(t.id) ? "fresh" : undefined} data-status={t.status}>
-                  <td>
-                    <Link href={`/tasks/${t.id}`}>#{t.id}</Link> <span className="muted small">{t.kind}</span>
-                  </td>
-                  <td>{t.registryName ?? <span className="muted">deleted</span>}</td>
-                  <td>
-                    <code>
-                      {t.repository}
-                      {t.reference ? `:${t.reference}` : ""}
-                    </code>
-                  </td>
-                  <td>
-                    <Pill value={t.status} />
-                    {t.errorCode && t.status !== "succeeded" ? <span className="small muted"> {t.errorCode}</span> : null}
-                  </td>
-                  <td>
-                    {t.status === "running" ? (
-                      <Progress value={t.bytesCopied} max={t.bytesTotal} label={`Bytes copied by task ${t.id}`} />
-                    ) : (
-                      <span className="small">
-                        {bytes(t.bytesCopied)} · {t.blobsCopied} copied / {t.blobsSkipped} skipped
-                      </span>
-                    )}
-                  </td>
-                  <td>
-                    <Time iso={t.queuedAt} />
-                  </td>
-                  <td className="small">{t.startedAt && t.finishedAt ? duration(new Date(t.finishedAt).getTime() - new Date(t.startedAt).getTime()) : "—"}</td>
-                  <td className="small muted">{t.trigger}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {cursor ? (
-        <button type="button" className="btn plain" onClick={more}>
-          Load older tasks
-        </button>
-      ) : null}
+      <DataTable
+        rows={items}
+        columns={COLUMNS}
+        rowKey={(t) => t.id}
+        rowProps={(t) => ({ className: fresh.has(t.id) ? "fresh" : undefined, "data-status": t.status })}
+        testId="task-table"
+        empty={
+          fb?.kind === "pending" ? undefined : (
+            <Empty title={Object.values(filters).some(Boolean) ? "No tasks match these filters" : "No tasks yet"}>
+              <p>
+                Tasks appear here when a registry&apos;s round runs, when someone syncs a repository, or when a client pulls an image on demand.
+                {props.perms.operate ? <> Start one with <Link href="/">Sync now</Link> on the overview.</> : null}
+              </p>
+            </Empty>
+          )
+        }
+      />
+      <LoadMore cursor={cursor} label="Load older tasks" onMore={(c) => void load(filters, c)} />
     </>
   );
 }

@@ -91,17 +91,19 @@ export interface Progress {
 /**
  * Extends the lease and records progress. Returns the task's status: anything but "running"
  * (cancelled by an operator, or reclaimed after our lease lapsed) means the worker must stop.
+ * New progress is published like any other change, so dashboards move their byte bars from the
+ * event stream instead of polling (at most one event per renewal, only when the counters moved).
  */
 export async function renew(sql: Sql, id: string, workerId: string, leaseMs: number, progress?: Progress): Promise<string> {
-  const rows = await sql.query<{ status: string; lease_owner: string | null }>(
+  const rows = await sql.query<{ status: string; lease_owner: string | null; renewed: boolean } & Pick<TaskRow, "kind" | "registry_id" | "repository" | "reference">>(
     `WITH upd AS (
        UPDATE task SET lease_until = now() + ($3::int * interval '1 millisecond'),
               bytes_copied = COALESCE($4::bigint, bytes_copied), blobs_copied = COALESCE($5::int, blobs_copied),
               blobs_skipped = COALESCE($6::int, blobs_skipped), bytes_total = COALESCE($7::bigint, bytes_total)
         WHERE id = $1::bigint AND lease_owner = $2 AND status = 'running'
-        RETURNING status, lease_owner)
-     SELECT status, lease_owner FROM upd
-     UNION ALL SELECT status, lease_owner FROM task WHERE id = $1::bigint AND NOT EXISTS (SELECT 1 FROM upd)`,
+        RETURNING status, lease_owner, kind, registry_id, repository, reference)
+     SELECT status, lease_owner, kind, registry_id, repository, reference, true AS renewed FROM upd
+     UNION ALL SELECT status, lease_owner, kind, registry_id, repository, reference, false FROM task WHERE id = $1::bigint AND NOT EXISTS (SELECT 1 FROM upd)`,
     id,
     workerId,
     leaseMs,
@@ -112,6 +114,11 @@ export async function renew(sql: Sql, id: string, workerId: string, leaseMs: num
   );
   const row = rows[0];
   if (!row) return "missing";
+  if (progress && row.renewed) {
+    await notifyTask(sql, { id, kind: row.kind as TaskKind, status: "running", registryId: row.registry_id, repository: row.repository, reference: row.reference }).catch(() => {
+      // The renewal itself succeeded; a lost progress event is made good by the next one.
+    });
+  }
   return row.status === "running" && row.lease_owner !== workerId ? "lost" : row.status;
 }
 
@@ -247,7 +254,7 @@ async function notLiveError(sql: Sql, id: string, verb: string): Promise<AppErro
 }
 
 /** Publishes a task's new state to every process (LISTEN ferry_events). */
-export async function notifyTask(sql: Sql, t: TaskRecord): Promise<void> {
+export async function notifyTask(sql: Sql, t: Pick<TaskRecord, "id" | "kind" | "status" | "registryId" | "repository" | "reference">): Promise<void> {
   const payload = JSON.stringify({
     type: "task",
     id: t.id,

@@ -1,8 +1,9 @@
 import Link from "next/link";
 import { notFound } from "next/navigation";
-import { getRegistry } from "@/lib/api";
+import { getRegistry, registryConfigWithSecrets } from "@/lib/api";
 import { read, requirePage } from "../../_lib/server";
 import { RegistryForm } from "../registry-form";
+import type { StoredSecrets } from "../registry-model";
 
 export const dynamic = "force-dynamic";
 
@@ -17,7 +18,7 @@ export default async function RegistryPage({ params }: { params: Promise<{ name:
     if (err.code === "NOT_FOUND") notFound();
     throw err;
   });
-  if (perms.admin) return <RegistryForm initial={reg} />;
+  if (perms.admin) return <RegistryForm initial={reg} secrets={await storedSecrets(ctx.env, name)} />;
   return (
     <>
       <p className="small">
@@ -31,4 +32,15 @@ export default async function RegistryPage({ params }: { params: Promise<{ name:
       </p>
     </>
   );
+}
+
+/**
+ * Which secrets are stored and of what kind, for the admin's form: worked out here on the server,
+ * so the browser gets two flags and never a secret.
+ */
+async function storedSecrets(env: Parameters<typeof registryConfigWithSecrets>[0], name: string): Promise<StoredSecrets> {
+  const full = await registryConfigWithSecrets(env, name);
+  const c = full.credentials as Record<string, unknown> | undefined;
+  const kind = !c ? null : "registryToken" in c ? "registryToken" : "identityToken" in c ? "identityToken" : "password";
+  return { credentials: kind, clientKey: typeof full.clientKey === "string" };
 }

@@ -1,23 +1,57 @@
 "use client";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useCallback, useState } from "react";
-import { ActionButton, Empty, LiveBadge, Pill, Progress, Time } from "../../_components/ui";
+import { useCallback, useRef, useState } from "react";
+import { DataTable, type Column } from "../../_components/table";
+import { ActionButton, Countdown, Empty, LiveBadge, Pill, Progress, Time } from "../../_components/ui";
 import { api } from "../../_lib/api";
 import { bytes, dateTime, duration, shortDigest } from "../../_lib/format";
-import { useInterval, useLive } from "../../_lib/live";
+import { useLive } from "../../_lib/live";
 import type { Perms, Task, TaskDetail } from "../../_lib/types";
 
 type Outcome = { tag?: string; status?: string; digest?: string; bytes?: number; reason?: string; code?: string; message?: string; referrers?: number; referrersError?: { message?: string } };
 
+const OUTCOME_COLUMNS: Array<Column<Outcome>> = [
+  { header: "Tag", cell: (o) => <code>{o.tag}</code> },
+  { header: "Outcome", cell: (o) => <Pill value={o.status ?? "?"} /> },
+  { header: "Digest", cell: (o) => <code title={o.digest}>{shortDigest(o.digest)}</code> },
+  { header: "Bytes", cell: (o) => (o.bytes !== undefined ? bytes(o.bytes) : "—") },
+  {
+    header: "Details",
+    className: "small",
+    cell: (o) => (
+      <>
+        {o.reason ?? (o.code ? `${o.code}: ${o.message ?? ""}` : "")}
+        {o.referrers ? `${o.referrers} referrers` : ""}
+        {o.referrersError?.message ? ` referrers failed: ${o.referrersError.message}` : ""}
+      </>
+    ),
+  },
+];
+
 const LIVE = new Set(["queued", "running", "retrying"]);
+const LOG_EVERY_MS = 5000;
 
 export function TaskView({ initial, perms }: { initial: TaskDetail; perms: Perms }) {
   const [task, setTask] = useState(initial);
   const router = useRouter();
-  const reload = useCallback(async () => setTask(await api<TaskDetail>("GET", `/tasks/${initial.id}`)), [initial.id]);
-  const status = useLive({ taskId: initial.id, tasks: () => void reload().catch(() => {}), onSync: reload });
-  useInterval(() => void reload().catch(() => {}), 1500, LIVE.has(task.status));
+  const lastRead = useRef(0);
+  const shown = useRef(task.status);
+  shown.current = task.status;
+  const reload = useCallback(async () => {
+    lastRead.current = Date.now();
+    setTask(await api<TaskDetail>("GET", `/tasks/${initial.id}`));
+  }, [initial.id]);
+  const status = useLive({
+    taskId: initial.id,
+    // The event is the task without its log: apply it at once; read the log again when the status
+    // changes, and at most every few seconds while progress events stream in.
+    tasks: (t) => {
+      if (t.status !== shown.current || Date.now() - lastRead.current > LOG_EVERY_MS) void reload().catch(() => {});
+      setTask((cur) => ({ ...cur, ...t }));
+    },
+    onSync: reload,
+  });
 
   const outcomes = task.outcomes as Outcome[];
   const counts = outcomes.reduce<Record<string, number>>((m, o) => ((m[o.status ?? "?"] = (m[o.status ?? "?"] ?? 0) + 1), m), {});
@@ -25,7 +59,7 @@ export function TaskView({ initial, perms }: { initial: TaskDetail; perms: Perms
     { at: task.queuedAt, label: `Queued (${task.trigger}, priority ${task.priority})` },
     ...(task.runAfter !== task.queuedAt && task.status === "retrying" ? [{ at: task.runAfter, label: "Next attempt" }] : []),
     { at: task.startedAt, label: `Started (attempt ${task.attempts} of ${task.maxAttempts})` },
-    { at: task.finishedAt, label: `Finished: ${task.status}${task.errorCode ? ` (${task.errorCode})` : ""}` },
+    { at: task.finishedAt, label: task.finishedAt ? `Finished: ${task.status}${task.errorCode ? ` (${task.errorCode})` : ""}` : "Finished" },
   ];
 
   return (
@@ -74,6 +108,12 @@ export function TaskView({ initial, perms }: { initial: TaskDetail; perms: Perms
       {task.errorMessage ? (
         <p className="banner bad" role="note">
           {task.errorCode}: {task.errorMessage}
+          {task.status === "retrying" ? (
+            <>
+              {" "}
+              · next attempt <Countdown iso={task.runAfter} done="now" />
+            </>
+          ) : null}
         </p>
       ) : null}
 
@@ -122,40 +162,7 @@ export function TaskView({ initial, perms }: { initial: TaskDetail; perms: Perms
         ) : (
           <>
             <p className="small muted">{Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(" · ")}</p>
-            <div className="table-wrap">
-              <table className="table" data-testid="outcomes">
-                <thead>
-                  <tr>
-                    <th scope="col">Tag</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">Digest</th>
-                    <th scope="col">Bytes</th>
-                    <th scope="col">Details</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {outcomes.map((o, i) => (
-                    <tr key={`${o.tag}-${i}`}>
-                      <td>
-                        <code>{o.tag}</code>
-                      </td>
-                      <td>
-                        <Pill value={o.status ?? "?"} />
-                      </td>
-                      <td>
-                        <code title={o.digest}>{shortDigest(o.digest)}</code>
-                      </td>
-                      <td>{o.bytes !== undefined ? bytes(o.bytes) : "—"}</td>
-                      <td className="small">
-                        {o.reason ?? (o.code ? `${o.code}: ${o.message ?? ""}` : "")}
-                        {o.referrers ? `${o.referrers} referrers` : ""}
-                        {o.referrersError?.message ? ` referrers failed: ${o.referrersError.message}` : ""}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable rows={outcomes} columns={OUTCOME_COLUMNS} rowKey={(o, i) => `${o.tag}-${i}`} testId="outcomes" />
           </>
         )}
       </section>

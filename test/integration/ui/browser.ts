@@ -65,7 +65,10 @@ export async function unreachableByKeyboard(page: Page): Promise<string[]> {
     (document.activeElement as HTMLElement | null)?.blur();
     document.querySelectorAll("[data-kbd-seen]").forEach((e) => e.removeAttribute("data-kbd-seen"));
   });
-  const total = await page.evaluate(() => document.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex]").length);
+  // Chromium stops on each part of a date/time input (month, day, year, hour, minute, AM/PM).
+  const total = await page.evaluate(
+    () => document.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex]").length + 6 * document.querySelectorAll('input[type="datetime-local"], input[type="date"], input[type="time"]').length,
+  );
   for (let i = 0; i < total + 10; i++) {
     await page.keyboard.press("Tab");
     await page.evaluate(() => document.activeElement?.setAttribute("data-kbd-seen", "1"));

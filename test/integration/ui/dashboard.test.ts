@@ -17,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from "../../helpers/db";
 import { startFerry, type FerryProcess } from "../../helpers/ferry-process";
 import { pushImage } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
+import { startUpstreamProxy, type UpstreamProxy } from "../../helpers/upstream-proxy";
 import { chromiumAvailable, launchChromium, screenshotDir, unlabelledFields, unreachableByKeyboard, watchConsole } from "./browser";
 
 const ADMIN = { username: "ada", password: "correct horse battery staple" };
@@ -25,6 +26,9 @@ const VIEWER = { username: "vic", password: "viewer password 123" };
 describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a real browser", () => {
   let tmp: string;
   let registry: TestRegistry;
+  /** A second upstream for the "slow" registry, behind a proxy that holds one blob of slow/big so its task stays running. */
+  let slowRegistry: TestRegistry;
+  let slowProxy: UpstreamProxy;
   let tdb: TestDatabase;
   let ferry: FerryProcess;
   let browser: Browser;
@@ -47,6 +51,16 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL(`${ferry.url}/`);
   };
+  /** A REST call as the signed-in browser user (session cookie and CSRF token of the page). */
+  const apiAs = <T = unknown>(p: Page, method: string, url: string, body?: unknown): Promise<{ status: number; json: T }> =>
+    p.evaluate(
+      async ([method, url, body]) => {
+        const csrf = document.querySelector<HTMLMetaElement>('meta[name="ferry-csrf"]')?.content ?? "";
+        const res = await fetch(`/api/v1${url}`, { method, headers: { "content-type": "application/json", "x-csrf-token": csrf }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+        return { status: res.status, json: await res.json().catch(() => null) };
+      },
+      [method, url, body] as const,
+    ) as Promise<{ status: number; json: T }>;
   const logout = async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL(/\/login/);
@@ -59,6 +73,11 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     for (const tag of ["1.0", "1.1", "latest"]) await pushImage(registry, "team/app", tag, { layers: [200_000, 4096] });
     await pushImage(registry, "team/tool", "1.0", { layers: [50_000] });
     await pushImage(registry, "other/thing", "2.0", { layers: [1024] });
+    slowRegistry = await startRegistry();
+    const big = await pushImage(slowRegistry, "slow/big", "1.0", { layers: [600_000, 4096] });
+    const heldBlob = big.blobs[2]!.digest;
+    slowProxy = await startUpstreamProxy(slowRegistry.url);
+    slowProxy.delay = (method, p) => (method === "GET" && p.endsWith(`/blobs/${heldBlob}`) ? 600_000 : 0);
     tdb = await createTestDatabase();
     ferry = await startFerry({
       DATABASE_URL: tdb.url,
@@ -79,6 +98,8 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     await browser?.close();
     await ferry?.stop("SIGTERM");
     await tdb?.drop();
+    await slowProxy?.close();
+    await slowRegistry?.stop();
     await registry?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
@@ -243,6 +264,164 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     await other.close();
     expect(page.url()).toBe(retryUrl);
     await expect.poll(() => page.getByTestId("task-status").textContent(), { timeout: 60_000 }).toBe("succeeded");
+  });
+
+  it("streams a running task's byte progress and cancels it from the task page, live on every open page", async () => {
+    // The task list is open before the task exists: whatever it shows of it came over the stream.
+    const tasksPage = await context.newPage();
+    watchConsole(tasksPage, consoleErrors);
+    await tasksPage.goto(`${ferry.url}/tasks`);
+    await expect.poll(() => tasksPage.getByTestId("live-status").textContent()).toBe("Live");
+    const overview = await context.newPage();
+    watchConsole(overview, consoleErrors);
+    await overview.goto(`${ferry.url}/`);
+    await expect.poll(() => overview.getByTestId("live-status").textContent()).toBe("Live");
+    const created = await apiAs(page, "POST", "/registries", { name: "slow", urls: [slowProxy.url], pollInterval: "1h", content: [{ prefix: "slow/**" }] });
+    expect(created.status).toBe(201);
+
+    const row = tasksPage.getByTestId("task-table").locator("tbody tr", { hasText: "slow/big" });
+    await expect.poll(() => row.getAttribute("data-status").catch(() => null), { timeout: 60_000 }).toBe("running");
+    // The 600 kB layer is copied, the small one is held upstream: the bar shows bytes of a known total.
+    const bar = row.locator("progress");
+    await expect.poll(async () => Number(await bar.getAttribute("value").catch(() => "0")), { timeout: 60_000 }).toBeGreaterThanOrEqual(600_000);
+    expect(Number(await bar.getAttribute("max"))).toBeGreaterThan(600_000);
+    expect(await tasksPage.getByTestId("live-status").textContent()).toBe("Live");
+    // The overview card counts it as running.
+    const card = overview.getByTestId("registry-card-slow");
+    await expect.poll(() => card.getByTestId("running-count").textContent(), { timeout: 15_000 }).toBe("1");
+    await shot("overview-running", overview);
+
+    const id = (await row.getByRole("link").first().textContent())!.replace("#", "");
+    await go(`/tasks/${id}`);
+    expect(await page.getByTestId("task-status").textContent()).toBe("running");
+    expect(await page.getByRole("progressbar", { name: "Bytes copied" }).count()).toBe(1);
+    expect(await page.getByTestId("bytes-copied").textContent()).toMatch(/KiB of/);
+    await shot("task-running");
+    page.once("dialog", (d) => void d.accept());
+    await page.getByRole("button", { name: "Cancel task" }).click();
+    await expect.poll(() => page.getByTestId("task-status").textContent(), { timeout: 15_000 }).toBe("cancelled");
+    // The other page learns it from the stream, without a reload.
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 15_000 }).toBe("cancelled");
+    await expect.poll(() => card.getByTestId("running-count").textContent(), { timeout: 15_000 }).toBe("0");
+    // The worker stopped at its next lease renewal and left the task cancelled (not failed or succeeded).
+    const after = await apiAs<{ status: string; errorCode: string }>(page, "GET", `/tasks/${id}`);
+    expect(after.json).toMatchObject({ status: "cancelled", errorCode: "CANCELLED" });
+    expect(await page.getByRole("button", { name: "Retry" }).count()).toBe(1);
+    await tasksPage.close();
+    await overview.close();
+  });
+
+  it("edits TLS and credential settings with secrets write-only and the API's errors inline", async () => {
+    const KEY = "-----BEGIN PRIVATE KEY-----\nSECRET-KEY-MATERIAL-7f3a\n-----END PRIVATE KEY-----";
+    const PASSWORD = "s3cret-pass-XYZ";
+    await go("/registries/new");
+    await page.getByLabel("Name", { exact: true }).fill("secure");
+    await page.getByLabel(/^URLs/).fill("https://127.0.0.1:9");
+    // No periodic rounds: this registry is about its settings, not its syncing.
+    await page.getByLabel("Poll interval").fill("");
+    await page.getByLabel(/^CA bundle/).fill("-----BEGIN CERTIFICATE-----\nPRIVATE-CA\n-----END CERTIFICATE-----");
+    await page.getByLabel(/^Client certificate/).fill("-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----");
+    await page.getByRole("button", { name: "Create registry" }).click();
+    await expect.poll(() => page.locator("#err-clientCert").textContent()).toMatch(/clientCert and clientKey must be given together/);
+    expect(await page.getByLabel(/^Client certificate/).getAttribute("aria-invalid")).toBe("true");
+    await shot("registry-form-tls-invalid");
+    await page.getByLabel(/^Client key/).fill(KEY);
+    await page.getByLabel("Credentials source").selectOption("password");
+    await page.getByLabel("Username", { exact: true }).fill("robot");
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    expect(await unlabelledFields(page)).toEqual([]);
+    await page.getByRole("button", { name: "Create registry" }).click();
+    await page.waitForURL(/\/registries\/secure/);
+
+    // Stored secrets are "set", their fields empty, and the page never carries them.
+    await expect.poll(() => page.getByTestId("stored-clientKey").textContent()).toBe("set");
+    expect(await page.getByTestId("stored-credentials").textContent()).toBe("set");
+    expect(await page.getByLabel("Credentials source").inputValue()).toBe("password");
+    expect(await page.getByLabel(/^Client key/).inputValue()).toBe("");
+    expect(await page.getByLabel("Password", { exact: true }).inputValue()).toBe("");
+    expect(await page.getByLabel(/^CA bundle/).inputValue()).toContain("PRIVATE-CA");
+    const html = await page.content();
+    expect(html).not.toContain("SECRET-KEY-MATERIAL");
+    expect(html).not.toContain(PASSWORD);
+    await shot("registry-form-tls");
+
+    // Switching to a Docker config.json (its credential helpers) drops the stored credentials.
+    await page.getByLabel("Credentials source").selectOption("dockerConfig");
+    await page.getByLabel("Docker config path").fill("/etc/ferry/docker-config.json");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.getByTestId("stored-credentials").textContent()).toBe("not set");
+    const saved = await apiAs<{ config: Record<string, unknown>; hasCredentials: boolean }>(page, "GET", "/registries/secure");
+    expect(saved.json.config).toMatchObject({ dockerConfig: "/etc/ferry/docker-config.json", caCert: expect.stringContaining("PRIVATE-CA") });
+    expect(saved.json.config).not.toHaveProperty("clientKey");
+    expect(saved.json.hasCredentials).toBe(true); // the client key is still stored
+    // Removing the key but keeping the certificate is refused by the API, shown at the field.
+    await page.getByLabel(/Remove the stored client key/).check();
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.locator("#err-clientCert").textContent()).toMatch(/given together/);
+    await page.getByLabel(/^Client certificate/).fill("");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.getByTestId("stored-clientKey").textContent()).toBe("not set");
+    expect(await page.locator("#err-clientCert").textContent()).toBe("");
+
+  });
+
+  it("shows a failing upstream's backoff countdown, last error and url health live", async () => {
+    await go("/");
+    await expect.poll(() => page.getByTestId("live-status").textContent()).toBe("Live");
+    // An upstream that answers every request with 503: every round fails at the catalog.
+    const failing = await startUpstreamProxy(registry.url);
+    failing.failWith = 503;
+    expect((await apiAs(page, "POST", "/registries", { name: "down", urls: [failing.url], pollInterval: "1h", maxRetries: 0 })).status).toBe(201);
+    const card = page.getByTestId("registry-card-down");
+    await expect.poll(() => card.getByTestId("phase").textContent().catch(() => ""), { timeout: 60_000 }).toBe("backing-off");
+    expect(await card.textContent()).toMatch(/asking again (in \d+s|any moment)/);
+    await expect.poll(() => card.getByTestId("last-error").count(), { timeout: 15_000 }).toBe(1);
+    await shot("overview-backoff");
+    // Each url's health as Ferry saw it: the unreachable one is down with its error, the real one up.
+    await go("/registries");
+    const health = (name: string) => page.getByTestId("registry-table").locator("tr", { has: page.getByRole("link", { name, exact: true }) }).getByTestId("url-health");
+    await expect.poll(() => health("down").locator(".pill").textContent(), { timeout: 30_000 }).toBe("down");
+    expect(await health("down").locator(".error-text").textContent()).toBeTruthy();
+    expect(await health("upstream").locator(".pill").textContent()).toBe("up");
+    await shot("registries-health");
+    expect((await apiAs(page, "POST", "/registries/down/pause")).status).toBe(200);
+    await failing.close();
+  });
+
+  it("reads at 1280 px and on a phone, follows the system theme, and loads nothing from outside Ferry", async () => {
+    const origin = new URL(ferry.url).origin;
+    const foreign: string[] = [];
+    const taskId = (await apiAs<{ items: Array<{ id: string }> }>(page, "GET", "/tasks?limit=1")).json.items[0]!.id;
+    const pages = ["/", "/tasks", `/tasks/${taskId}`, "/registries", "/registries/secure", "/registries/new", "/repositories", "/audit", "/users"];
+    const background: Record<string, string> = {};
+    for (const [width, scheme] of [[1280, "light"], [375, "dark"]] as const) {
+      const ctx = await browser.newContext({ viewport: { width, height: 800 }, colorScheme: scheme });
+      await ctx.addCookies(await context.cookies());
+      const p = await ctx.newPage();
+      watchConsole(p, consoleErrors);
+      p.on("request", (r) => {
+        if (!r.url().startsWith("data:") && new URL(r.url()).origin !== origin) foreign.push(r.url());
+      });
+      for (const path_ of pages) {
+        await p.goto(`${ferry.url}${path_}`);
+        await p.waitForLoadState("load");
+        expect(p.url(), path_).toBe(`${ferry.url}${path_}`);
+        const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, `${path_} at ${width} px`).toBeLessThanOrEqual(0);
+      }
+      background[scheme] = await p.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      if (width === 375) {
+        await p.goto(`${ferry.url}/tasks`);
+        await p.waitForLoadState("load");
+        await shot("tasks-phone-dark", p);
+      } else {
+        await p.goto(`${ferry.url}/tasks`);
+        expect(await unreachableByKeyboard(p)).toEqual([]);
+      }
+      await ctx.close();
+    }
+    expect(foreign).toEqual([]);
+    expect(background.light).not.toBe(background.dark);
   });
 
   it("shows the audit log and lets the admin add a viewer", async () => {
