@@ -109,7 +109,12 @@ export class AlertService {
     await this.#evaluating;
     const dropped = await forgetWebhooks(this.#o.sql, removed);
     if (removed.length) this.#o.log.warn({ removed, dropped }, "webhooks removed from the config: their pending alerts are dropped");
+    if (this.#webhooks.length === 0) {
+      this.#evalTimer.clear();
+      this.#sendTimer.clear();
+    }
     this.#scheduleEvaluation(0);
+    this.#scheduleSend(0);
   }
 
   /** Stops the timers, aborts requests in flight (their events go back unsent) and closes the agent. */
@@ -136,8 +141,9 @@ export class AlertService {
 
   #onReconnected = () => this.#scheduleEvaluation(0);
 
+  // Without webhooks nothing is scheduled at all (a reload that adds some starts both loops).
   #scheduleEvaluation(ms: number): void {
-    if (this.#stop.signal.aborted || !this.#started) return;
+    if (this.#stop.signal.aborted || !this.#started || this.#webhooks.length === 0) return;
     if (this.#evaluating) {
       this.#again = true;
       return;
@@ -187,7 +193,7 @@ export class AlertService {
   }
 
   #scheduleSend(ms: number): void {
-    if (!this.#stop.signal.aborted) this.#sendTimer.in(ms);
+    if (!this.#stop.signal.aborted && this.#started && this.#webhooks.length > 0) this.#sendTimer.in(ms);
   }
 
   #sendNow(): void {
