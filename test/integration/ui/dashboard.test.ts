@@ -388,6 +388,34 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     await failing.close();
   });
 
+  it("falls back to polling while the event stream is cut, and goes live again with a catch-up", async () => {
+    const p = await context.newPage();
+    watchConsole(p, consoleErrors);
+    // Every attempt to open the stream fails, as when a proxy drops it.
+    await p.route("**/api/graphql/stream**", (r) => r.abort());
+    await p.goto(`${ferry.url}/tasks?registry=upstream`);
+    const badge = p.getByTestId("live-status");
+    await expect.poll(() => badge.textContent(), { timeout: 45_000 }).toBe("Reconnecting (polling)");
+    await shot("tasks-reconnecting", p);
+    const cancelled = (await apiAs<{ items: Array<{ id: string }> }>(page, "GET", "/tasks?registry=upstream&status=cancelled")).json.items[0]!.id;
+    const rows = p.getByTestId("task-table").locator("tbody tr");
+    const retryOnce = async () => {
+      const copy = await apiAs<{ id: string }>(page, "POST", `/tasks/${cancelled}/retry`);
+      expect(copy.status).toBe(201);
+      return rows.filter({ has: p.getByRole("link", { name: `#${copy.json.id}`, exact: true }) });
+    };
+    // Without the stream the slow poll still brings the new task and its end.
+    const whilePolling = await retryOnce();
+    await expect.poll(() => whilePolling.getAttribute("data-status").catch(() => null), { timeout: 45_000 }).toBe("succeeded");
+    expect(await badge.textContent()).toBe("Reconnecting (polling)");
+    // The stream is back: the page re-subscribes by itself and later changes arrive over it.
+    await p.unroute("**/api/graphql/stream**");
+    await expect.poll(() => badge.textContent(), { timeout: 45_000 }).toBe("Live");
+    const whileLive = await retryOnce();
+    await expect.poll(() => whileLive.getAttribute("data-status").catch(() => null), { timeout: 45_000 }).toBe("succeeded");
+    await p.close();
+  });
+
   it("reads at 1280 px and on a phone, follows the system theme, and loads nothing from outside Ferry", async () => {
     const origin = new URL(ferry.url).origin;
     const foreign: string[] = [];
