@@ -20,6 +20,7 @@ import { serveFetch } from "./lib/http/serve-fetch";
 import { turnBudget } from "./lib/http/turn-budget";
 import { installConfigReload, parseConfiguredRegistries, startMirror, type Mirror } from "./lib/mirror";
 import { boot, setRuntime, type Runtime } from "./lib/runtime";
+import { closeProcessEvents } from "./lib/scheduler";
 import { loadSecretKey } from "./lib/secrets";
 import { ensureBuilt } from "./scripts/build-if-needed";
 
@@ -135,6 +136,7 @@ function installShutdown(server: http.Server, runtime: Runtime, mirror: Mirror, 
     server.closeIdleConnections();
     await mirror.stop(10_000).catch((err: unknown) => runtime.log.warn({ err }, "stopping the mirror failed"));
     await app.close?.().catch(() => {});
+    await closeProcessEvents();
     await runtime.shutdown();
     runtime.log.info("stopped");
     process.exit(0);

@@ -281,8 +281,9 @@ interface LoadResult {
   errors: number;
   seconds: number;
   latencies: number[];
-  /** CPU ms per request: Ferry's process, Postgres. */
+  /** CPU ms per request: Ferry's process, Postgres, this load generator. */
   ferryCpuMs: number;
+  clientCpuMs: number;
   pgCpuMs: number;
   ticks: number[];
   lag: { p50: number; p99: number; max: number };
@@ -320,6 +321,7 @@ async function load(ferry: BenchFerry, target: Target, postmaster: number, tickI
   const done0 = await roundTasksDone(ferry);
   const ferryCpu0 = cpuSeconds(ferry.child.pid!);
   const pgCpu0 = postgresCpuSeconds(postmaster);
+  const clientCpu0 = process.cpuUsage();
   measuring = true;
   errors = 0;
   const t0 = performance.now();
@@ -329,18 +331,20 @@ async function load(ferry: BenchFerry, target: Target, postmaster: number, tickI
   const count = latencies.length;
   const ferryCpuMs = ((cpuSeconds(ferry.child.pid!) - ferryCpu0) * 1000) / count;
   const pgCpuMs = ((postgresCpuSeconds(postmaster) - pgCpu0) * 1000) / count;
+  const clientCpu = process.cpuUsage(clientCpu0);
+  const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000 / count;
   const ticks = await stopTicks();
   const lag = await eventLoopLag(ferry);
   const synced = (await roundTasksDone(ferry)) - done0;
   stop = true;
   await Promise.all(loops);
   await pool.close();
-  return { count, errors, seconds, latencies, ferryCpuMs, pgCpuMs, ticks, lag, synced };
+  return { count, errors, seconds, latencies, ferryCpuMs, pgCpuMs, clientCpuMs, ticks, lag, synced };
 }
 
 function report(label: string, l: LoadResult): void {
   console.log(`${label}, ${CLIENTS} clients, ${l.seconds.toFixed(1)} s: ${(l.count / l.seconds).toFixed(0)} req/s, errors ${l.errors}, ${fmt(summarize(l.latencies))}`);
-  console.log(`  CPU per request: ferry ${l.ferryCpuMs.toFixed(2)} ms, postgres ${l.pgCpuMs.toFixed(2)} ms`);
+  console.log(`  CPU per request: ferry ${l.ferryCpuMs.toFixed(2)} ms, postgres ${l.pgCpuMs.toFixed(2)} ms, load generator ${l.clientCpuMs.toFixed(2)} ms`);
   const t = summarize(l.ticks);
   console.log(
     `  same process meanwhile: generator tick period n=${t.n} p50=${t.p50.toFixed(0)} ms max=${t.max.toFixed(0)} ms; event-loop delay p50=${l.lag.p50.toFixed(1)} ms p99=${l.lag.p99.toFixed(1)} ms max=${l.lag.max.toFixed(1)} ms; repositories synced ${l.synced}`,

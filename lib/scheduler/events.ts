@@ -138,3 +138,11 @@ export function processEvents(databaseUrl: string, log?: Logger): EventListener 
   listener.open().catch(() => {}); // logged and retried inside
   return listener;
 }
+
+/** Closes the process's listener (at shutdown, before the database goes away). */
+export async function closeProcessEvents(): Promise<void> {
+  const holder = globalThis as Holder;
+  const existing = holder[PROCESS];
+  delete holder[PROCESS];
+  await existing?.listener.close();
+}

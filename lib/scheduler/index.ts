@@ -1,4 +1,4 @@
-export { EventListener, processEvents, type FerryEvent } from "./events";
+export { closeProcessEvents, EventListener, processEvents, type FerryEvent } from "./events";
 export {
   addEvent,
   cancel,
