@@ -39,6 +39,8 @@ export interface BlobStreamInit {
    * machines. Default true.
    */
   verifyDigest?: boolean;
+  /** Told the size of every chunk as it passes (progress counters without another stream). */
+  onChunk?: (bytes: number) => void;
 }
 
 function contentRangeStart(value: string | undefined): number | undefined {
@@ -81,6 +83,7 @@ export function verifiedBlobStream(init: BlobStreamInit): BlobStream {
             throw new OciError("SIZE_MISMATCH", `${what}: registry sent more than the expected ${expected} bytes`);
           }
           hash?.update(buf);
+          init.onChunk?.(buf.length);
           yield buf;
         }
         break;

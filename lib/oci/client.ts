@@ -276,7 +276,7 @@ export class RegistryClient {
    * A blob as a verifying stream: it errors with DIGEST_MISMATCH or SIZE_MISMATCH instead of
    * ending when the bytes are wrong, and resumes with Range after a dropped connection.
    */
-  async getBlob(repository: string, digest: string, opts: CallOptions & { expectedSize?: number; verifyDigest?: boolean } = {}): Promise<BlobStream> {
+  async getBlob(repository: string, digest: string, opts: CallOptions & { expectedSize?: number; verifyDigest?: boolean; onChunk?: (bytes: number) => void } = {}): Promise<BlobStream> {
     validateRepository(repository);
     validateDigest(digest);
     if (opts.expectedSize !== undefined && (!Number.isSafeInteger(opts.expectedSize) || opts.expectedSize < 0)) {
@@ -300,6 +300,7 @@ export class RegistryClient {
       retry: this.options.retry,
       what,
       ...(opts.verifyDigest === false ? { verifyDigest: false } : {}),
+      ...(opts.onChunk ? { onChunk: opts.onChunk } : {}),
       ...(this.options.onRetry ? { onResume: (err: OciError, delayMs: number, n: number) => safeNotify(this.options.onRetry!, { what, code: err.code, retry: n, maxRetries: this.options.retry.maxRetries, delayMs, kind: "resume" }) } : {}),
       ...sig(opts),
     });

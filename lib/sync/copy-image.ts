@@ -18,7 +18,6 @@
  *   (convert-oci.ts); blobs are copied unchanged. `finishImage`/`finishIndex` decide the stored
  *   bytes and are shared with predict-digest.ts, so a prediction and a copy cannot disagree.
  */
-import { pipeline, Transform } from "node:stream";
 import { AppError } from "../errors";
 import { computeDigest, isIndexMediaType, MediaTypes, validateDigest, type Descriptor, type FetchedManifest, type RegistryClient } from "../oci";
 import type { Staging, Store } from "../store";
@@ -301,17 +300,20 @@ async function copyBlob(job: CopyJob, d: Descriptor): Promise<void> {
       job.ctx.signal.throwIfAborted();
       // The store hashes every byte it writes and refuses a mismatch before the blob gets its
       // final name, so the client checks sizes only: one sha256 per blob instead of two.
-      const stream = await job.client.getBlob(job.upstreamRepo, d.digest, { expectedSize: d.size, signal: job.ctx.signal, verifyDigest: false });
-      // Counting through a Transform (not a 'data' listener, which would start the flow before the
-      // store reads); pipeline propagates errors and a destroy by the store back to the socket.
-      const counted = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          counters.bytesCopied += chunk.length;
-          cb(null, chunk);
+      // Bytes are counted by the blob stream itself as they pass (a counting Transform cost a
+      // stream hop per 64 KiB chunk); the store consumes the stream and destroys it on failure.
+      const stream = await job.client.getBlob(job.upstreamRepo, d.digest, {
+        expectedSize: d.size,
+        signal: job.ctx.signal,
+        verifyDigest: false,
+        onChunk: (n) => {
+          counters.bytesCopied += n;
         },
       });
-      pipeline(stream, counted, () => undefined);
-      const r = await staging.writeBlob(d.digest, d.size, counted);
+      const r = await staging.writeBlob(d.digest, d.size, stream).catch((err: unknown) => {
+        stream.destroy(); // a write that failed before reading must still free the connection
+        throw err;
+      });
       if (r.deduped) counters.blobsSkipped++;
       else counters.blobsCopied++;
       report(job);
