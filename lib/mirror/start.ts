@@ -153,6 +153,8 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     stop: (deadlineMs = 10_000) =>
       (stopped ??= (async () => {
         instrumented?.stop();
+        // Alerts first: they read the database and the services until they stop.
+        await alerts.stop();
         await urlHealth.stop();
         clearInterval(pruner);
         await coordinator.stop();

@@ -141,8 +141,12 @@ describe("alert outbox: several processes, restarts", () => {
     expect(pending.status).toBe("pending");
     for (const p of [...procs]) await stopProcess(p);
     const before = receiver.on("/down").length;
-    // Nobody is running: the receiver recovers, nothing is sent until a process starts.
+    // Nobody is running: the receiver recovers, and nothing is sent until a process starts (the
+    // retry delay is 300 ms: several retries would have gone out in this second if anything of
+    // the stopped processes still ran).
     downRecovered = true;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.on("/down")).toHaveLength(before);
     const c = await startProcess("c");
     const delivered = await waitFor("the delivery after the restart", () => c.runtime.db.alertEvent.findFirst({ where: { id: pending.id, status: "delivered" }, include: { attemptLog: { orderBy: { attempt: "asc" } } } }), 30_000);
     const got = receiver.on("/down");
@@ -174,6 +178,14 @@ describe("alert outbox: several processes, restarts", () => {
       await c.mirror.alerts.evaluateNow();
       expect(receiver.on("/w1")).toHaveLength(1);
       expect(receiver.on("/late")).toHaveLength(1);
+
+      // Down to no webhooks (nothing scheduled), then one again: its loops start and it hears of the outage.
+      await writeFile(configFile, JSON.stringify({ registries, alerts: { evaluateInterval: "200ms", webhooks: [] } }));
+      process.emit("SIGHUP");
+      await waitFor("w1 and late to be forgotten", async () => (await db.alertState.count({ where: { webhook: { in: ["w1", "late"] } } })) === 0, 30_000);
+      await writeFile(configFile, JSON.stringify({ registries, alerts: { evaluateInterval: "200ms", webhooks: [hook("again")] } }));
+      process.emit("SIGHUP");
+      await waitFor("again's failure event", () => db.alertEvent.findFirst({ where: { webhook: "again", status: "delivered" } }), 30_000);
     } finally {
       uninstall();
     }
