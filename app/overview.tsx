@@ -76,7 +76,7 @@ export function Overview({ initial, perms }: { initial: Initial; perms: Perms })
     generators: (g) => {
       setGens((m) => new Map(m).set(g.registryName, g));
       // A registry added since the page loaded: read its url and state.
-      if (!known.current.some((r) => r.name === g.registryName)) void refreshRegistries().catch(() => {});
+      if (!known.current.some((r) => r.name === g.registryName)) void Promise.all([refreshRegistries(), refreshTotals()]).catch(() => {});
     },
     tasks: (t) => {
       const isRunning = t.status === "running";
