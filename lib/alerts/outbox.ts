@@ -50,8 +50,8 @@ export interface AttemptRecord {
   error: string | null;
   durationMs: number;
   outcome: DeliveryOutcome;
-  /** When `retrying`: the next attempt's time. */
-  nextAttemptAt: Date | null;
+  /** When `retrying`: how long until the next attempt (counted on the database's clock, shared by every process). */
+  retryInMs: number | null;
 }
 
 /**
@@ -62,10 +62,10 @@ export async function recordAttempt(sql: Sql, event: ClaimedEvent, a: AttemptRec
   await sql.query(
     `WITH logged AS (
        INSERT INTO alert_attempt (event_id, attempt, status_code, error, duration_ms, next_attempt_at)
-       VALUES ($1::uuid, $2, $3, $4, $5, $7::timestamptz) RETURNING event_id)
+       VALUES ($1::uuid, $2, $3, $4, $5, now() + ($7::int * interval '1 millisecond')) RETURNING event_id, next_attempt_at)
      UPDATE alert_event SET
             status = CASE $6 WHEN 'retrying' THEN 'pending' ELSE $6 END,
-            next_attempt_at = COALESCE($7::timestamptz, next_attempt_at),
+            next_attempt_at = COALESCE((SELECT next_attempt_at FROM logged), next_attempt_at),
             delivered_at = CASE WHEN $6 = 'delivered' THEN now() ELSE delivered_at END,
             lease_until = NULL
       WHERE id = (SELECT event_id FROM logged) AND attempts = $2 AND status = 'pending'`,
@@ -75,7 +75,7 @@ export async function recordAttempt(sql: Sql, event: ClaimedEvent, a: AttemptRec
     a.error?.slice(0, 1000) ?? null,
     Math.round(a.durationMs),
     a.outcome,
-    a.nextAttemptAt,
+    a.retryInMs === null ? null : Math.round(a.retryInMs),
   );
 }
 

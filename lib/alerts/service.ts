@@ -231,12 +231,12 @@ export class AlertService {
       return;
     }
     const outcome: DeliveryOutcome = r.ok ? "delivered" : r.retryable && event.attempt < event.maxAttempts ? "retrying" : "failed";
-    const nextAttemptAt = outcome === "retrying" ? new Date(Date.now() + webhook.retryDelayAfter(event.attempt)) : null;
-    await recordAttempt(this.#o.sql, event, { statusCode: r.statusCode, error: r.error, durationMs: r.durationMs, outcome, nextAttemptAt });
+    const retryInMs = outcome === "retrying" ? webhook.retryDelayAfter(event.attempt) : null;
+    await recordAttempt(this.#o.sql, event, { statusCode: r.statusCode, error: r.error, durationMs: r.durationMs, outcome, retryInMs });
     this.#deliveries?.inc({ webhook: webhook.name, outcome });
     const fields = { webhook: webhook.name, registry: event.registryName, event: event.type, delivery: event.id, attempt: event.attempt, status: r.statusCode };
     if (outcome === "delivered") this.#o.log.info(fields, "alert delivered");
-    else if (outcome === "retrying") this.#o.log.warn({ ...fields, error: r.error, nextAttemptAt }, "alert delivery failed; will retry");
+    else if (outcome === "retrying") this.#o.log.warn({ ...fields, error: r.error, retryInMs }, "alert delivery failed; will retry");
     else this.#o.log.error({ ...fields, error: r.error }, "alert delivery failed; giving up");
   }
 }
