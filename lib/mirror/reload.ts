@@ -16,8 +16,8 @@ export function installConfigReload(mirror: Pick<Mirror, "reloadRegistries" | "r
       try {
         const config = loadConfig(options);
         if (config.source.importReport?.length) log.warn({ unmapped: config.source.importReport }, "zot config: some settings could not be mapped");
-        const result = await mirror.reloadRegistries(config.registries);
         await mirror.reloadAlerts(config.alerts);
+        const result = await mirror.reloadRegistries(config.registries);
         log.level = config.logLevel;
         log.info({ file: config.source.file, ...result }, "configuration reloaded");
       } catch (err) {
