@@ -10,9 +10,11 @@
  *    peak RSS is its own), rounds driven like the scheduler: getNextRepo over a shared cursor,
  *    BENCH_REPOS (default 4) repositories in parallel. A first round into an empty store, then a
  *    second with nothing changed.
- * 3. `skopeo sync --all --src yaml --dest dir` over the same repositories, twice. skopeo refuses
- *    to overwrite an existing image directory, so its second run starts from an empty directory.
+ * 3. `skopeo sync --all --src yaml --dest dir` over the same repositories. skopeo refuses to
+ *    overwrite an existing image directory, so its second run starts from an empty directory.
  * 4. `curl` fetching every distinct blob once into files, 8 transfers at a time (xargs -P8).
+ * Steps 2-4 repeat BENCH_FERRY_RUNS times (default 1), interleaved, and the verdicts use the
+ * median of the per-iteration ratios; skopeo's second run is measured once at the end.
  *
  * Targets (issue 5): Ferry first run ≤ 1/4 of skopeo's, ≤ 2× curl; second run ≤ 1/10 of
  * skopeo's second run; peak RSS < 300 MiB.
