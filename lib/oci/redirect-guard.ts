@@ -135,11 +135,21 @@ export function createConnectGuard(registryUrl: URL, resolve: Resolve = systemRe
 export function guardedConnector(registryUrl: URL, options: buildConnector.BuildOptions, resolve?: Resolve): buildConnector.connector {
   const guard = createConnectGuard(registryUrl, resolve);
   const connect = buildConnector({ ...options, lookup: guard.lookup } as buildConnector.BuildOptions);
+  // tls.connect throws synchronously on a malformed CA, certificate or key; a throw inside the
+  // `.then` below would never reach undici, leaving the request (and a generator awaiting it)
+  // pending forever. Every failure goes to the callback instead.
+  const connectSafely: buildConnector.connector = (opts, callback) => {
+    try {
+      return connect(opts, callback);
+    } catch (err) {
+      callback(err as Error, null);
+    }
+  };
   return (opts, callback) => {
     const host = stripBrackets(opts.hostname);
-    if (isIP(host) === 0) return connect(opts, callback);
+    if (isIP(host) === 0) return connectSafely(opts, callback);
     guard.check(host, [host]).then(
-      (refused) => (refused ? callback(refused, null) : connect(opts, callback)),
+      (refused) => (refused ? callback(refused, null) : connectSafely(opts, callback)),
       (err: Error) => callback(err, null),
     );
   };

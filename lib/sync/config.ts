@@ -6,6 +6,7 @@
  * Durations accept milliseconds or zot's strings (`"6h"`); the parsed config carries `...Ms`
  * numbers only. Secrets (`credentials`) are part of the input but never of an error message.
  */
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import picomatch from "picomatch";
 import semver from "semver";
 import { z } from "zod";
@@ -181,6 +182,7 @@ export const registryConfigSchema = z
     if ((c.clientCert === undefined) !== (c.clientKey === undefined)) {
       ctx.addIssue({ code: "custom", path: ["clientCert"], message: "clientCert and clientKey must be given together" });
     }
+    for (const issue of pemIssues(c)) ctx.addIssue({ code: "custom", ...issue });
     if (c.credentials && c.dockerConfig !== undefined) {
       ctx.addIssue({ code: "custom", path: ["credentials"], message: "give credentials or dockerConfig, not both" });
     }
@@ -194,6 +196,42 @@ export const registryConfigSchema = z
       seen.add(key);
     });
   });
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * TLS material is parsed here, when the registry is saved, because a malformed PEM otherwise
+ * surfaces only at connect time, far from the form that could show it (and, inside a connector,
+ * as an exception rather than a failed request). The key must also match the certificate.
+ * Messages never include the material itself.
+ */
+function pemIssues(c: { caCert?: string; clientCert?: string; clientKey?: string }): { path: string[]; message: string }[] {
+  const issues: { path: string[]; message: string }[] = [];
+  const certs = (field: "caCert" | "clientCert", pem: string): X509Certificate[] => {
+    const blocks = pem.match(PEM_CERT) ?? [];
+    if (blocks.length === 0) issues.push({ path: [field], message: `${field} must contain at least one PEM certificate (-----BEGIN CERTIFICATE-----)` });
+    const parsed: X509Certificate[] = [];
+    blocks.forEach((b, i) => {
+      try {
+        parsed.push(new X509Certificate(b));
+      } catch {
+        issues.push({ path: [field], message: `${field}: certificate ${i + 1} is not a valid PEM certificate` });
+      }
+    });
+    return parsed;
+  };
+  if (c.caCert !== undefined) certs("caCert", c.caCert);
+  const [leaf] = c.clientCert !== undefined ? certs("clientCert", c.clientCert) : [];
+  if (c.clientKey !== undefined) {
+    try {
+      const key = createPrivateKey(c.clientKey);
+      if (leaf && !leaf.checkPrivateKey(key)) issues.push({ path: ["clientKey"], message: "clientKey does not match clientCert" });
+    } catch {
+      issues.push({ path: ["clientKey"], message: "clientKey is not a valid PEM private key (an encrypted key is not supported)" });
+    }
+  }
+  return issues;
+}
 
 /** What a registry entry may contain (durations as strings or ms). */
 export type RegistryConfigInput = z.input<typeof registryConfigSchema>;

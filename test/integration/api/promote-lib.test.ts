@@ -12,6 +12,7 @@ import { createLogger } from "../../../lib/observability";
 import { sqlFromPrisma } from "../../../lib/scheduler";
 import { ContentRules, parseContentRules } from "../../../lib/sync";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
+import { TLS } from "../../helpers/tls-fixtures";
 
 describe("promoteRepository in the database", () => {
   let tdb: TestDatabase;
@@ -35,8 +36,8 @@ describe("promoteRepository in the database", () => {
       urls: ["https://hub.example"],
       onDemand: true,
       pollInterval: "6h",
-      clientCert: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-      clientKey: "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+      clientCert: TLS.clientCert,
+      clientKey: TLS.clientKey,
       content: [{ prefix: "team/**" }, { prefix: "**", destination: "cache", periodic: false, tags: { excludeRegex: "-rc" } }],
     });
     const repos = ["a", "b", "c", "d", "e", "f"].map((x) => `cache/library/${x}`);

@@ -18,6 +18,7 @@ import { startFerry, type FerryProcess } from "../../helpers/ferry-process";
 import { pushImage } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { startUpstreamProxy, type UpstreamProxy } from "../../helpers/upstream-proxy";
+import { TLS } from "../../helpers/tls-fixtures";
 import { chromiumAvailable, launchChromium, screenshotDir, unlabelledFields, unreachableByKeyboard, watchConsole } from "./browser";
 
 const ADMIN = { username: "ada", password: "correct horse battery staple" };
@@ -312,15 +313,21 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
   });
 
   it("edits TLS and credential settings with secrets write-only and the API's errors inline", async () => {
-    const KEY = "-----BEGIN PRIVATE KEY-----\nSECRET-KEY-MATERIAL-7f3a\n-----END PRIVATE KEY-----";
+    const KEY = TLS.clientKey;
+    const KEY_BODY = KEY.split("\n")[1]!; // a line of the key's base64: must never reach the page
+    const CA_BODY = TLS.caCert.split("\n")[1]!;
     const PASSWORD = "s3cret-pass-XYZ";
     await go("/registries/new");
     await page.getByLabel("Name", { exact: true }).fill("secure");
     await page.getByLabel(/^URLs/).fill("https://127.0.0.1:9");
     // No periodic rounds: this registry is about its settings, not its syncing.
     await page.getByLabel("Poll interval").fill("");
+    // A CA bundle that is not PEM is refused at the field (it would otherwise fail only at connect time).
     await page.getByLabel(/^CA bundle/).fill("-----BEGIN CERTIFICATE-----\nPRIVATE-CA\n-----END CERTIFICATE-----");
-    await page.getByLabel(/^Client certificate/).fill("-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----");
+    await page.getByRole("button", { name: "Create registry" }).click();
+    await expect.poll(() => page.locator("#err-caCert").textContent()).toMatch(/not a valid PEM certificate/);
+    await page.getByLabel(/^CA bundle/).fill(TLS.caCert);
+    await page.getByLabel(/^Client certificate/).fill(TLS.clientCert);
     await page.getByRole("button", { name: "Create registry" }).click();
     await expect.poll(() => page.locator("#err-clientCert").textContent()).toMatch(/clientCert and clientKey must be given together/);
     expect(await page.getByLabel(/^Client certificate/).getAttribute("aria-invalid")).toBe("true");
@@ -339,9 +346,9 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     expect(await page.getByLabel("Credentials source").inputValue()).toBe("password");
     expect(await page.getByLabel(/^Client key/).inputValue()).toBe("");
     expect(await page.getByLabel("Password", { exact: true }).inputValue()).toBe("");
-    expect(await page.getByLabel(/^CA bundle/).inputValue()).toContain("PRIVATE-CA");
+    expect(await page.getByLabel(/^CA bundle/).inputValue()).toContain(CA_BODY);
     const html = await page.content();
-    expect(html).not.toContain("SECRET-KEY-MATERIAL");
+    expect(html).not.toContain(KEY_BODY);
     expect(html).not.toContain(PASSWORD);
     await shot("registry-form-tls");
 
@@ -351,7 +358,7 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     await page.getByRole("button", { name: "Save" }).click();
     await expect.poll(() => page.getByTestId("stored-credentials").textContent()).toBe("not set");
     const saved = await apiAs<{ config: Record<string, unknown>; hasCredentials: boolean }>(page, "GET", "/registries/secure");
-    expect(saved.json.config).toMatchObject({ dockerConfig: "/etc/ferry/docker-config.json", caCert: expect.stringContaining("PRIVATE-CA") });
+    expect(saved.json.config).toMatchObject({ dockerConfig: "/etc/ferry/docker-config.json", caCert: expect.stringContaining(CA_BODY) });
     expect(saved.json.config).not.toHaveProperty("clientKey");
     expect(saved.json.hasCredentials).toBe(true); // the client key is still stored
     // Removing the key but keeping the certificate is refused by the API, shown at the field.

@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { importZotConfig, loadConfig, looksLikeZotConfig } from "../../../lib/config";
 import { parseRegistryConfig } from "../../../lib/sync";
+import { TLS } from "../../helpers/tls-fixtures";
 
 const ZOT = {
   distSpecVersion: "1.1.0",
@@ -52,7 +53,7 @@ describe("zot config import", () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "ferry-zot-"));
     await writeFile(path.join(dir, "credentials.json"), JSON.stringify({ "registry1:5000": { username: "user1", password: "pass1" }, registry2: { username: "u2", password: "p2" } }));
     await mkdir(path.join(dir, "certs", "registry1"), { recursive: true });
-    await writeFile(path.join(dir, "certs", "registry1", "ca.crt"), "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n");
+    await writeFile(path.join(dir, "certs", "registry1", "ca.crt"), TLS.caCert);
     await writeFile(path.join(dir, "zot.json"), JSON.stringify(ZOT));
   });
   afterAll(async () => {

@@ -1,7 +1,9 @@
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ContentRules, filterTags, literalPrefix, parseRegistryConfig, platformMatches, parsePlatform, selectLatest, SortedCatalog } from "../../../lib/sync";
 import { parseDuration } from "../../../lib/sync/duration";
 import { mapLimit, Semaphore } from "../../../lib/sync/limit";
+import { TLS } from "../../helpers/tls-fixtures";
 
 function issuesOf(input: unknown): Array<{ path: string; message: string }> {
   try {
@@ -62,6 +64,22 @@ describe("parseRegistryConfig", () => {
     expect(issuesOf({ name: "x", urls: ["https://r.example"], content: [{ prefix: "**", tags: { latest: 0 } }] })[0]!.path).toMatch(/^content\[0\]\.tags\.latest/);
     expect(issuesOf({ name: "x", urls: ["https://r.example"], clientCert: "PEM" })[0]!.path).toBe("clientCert");
     expect(issuesOf({ name: "x", urls: ["https://r.example", "https://r.example/"] })[0]!.path).toBe("urls[1]");
+  });
+
+  it("parses TLS material when the registry is saved, never echoing it", () => {
+    const base = { name: "x", urls: ["https://r.example"] };
+    expect(parseRegistryConfig({ ...base, ...TLS })).toMatchObject({ caCert: TLS.caCert, clientCert: TLS.clientCert });
+    // A bundle of two certificates is fine; one bad block among good ones is not.
+    expect(parseRegistryConfig({ ...base, caCert: TLS.caCert + TLS.clientCert }).caCert).toContain("BEGIN CERTIFICATE");
+    const bad = issuesOf({ ...base, caCert: TLS.caCert + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" });
+    expect(bad).toEqual([{ path: "caCert", message: "caCert: certificate 2 is not a valid PEM certificate" }]);
+    expect(issuesOf({ ...base, caCert: "just text" })[0]).toMatchObject({ path: "caCert", message: expect.stringMatching(/at least one PEM certificate/) });
+    const garbageKey = "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n";
+    const keyIssues = issuesOf({ ...base, clientCert: TLS.clientCert, clientKey: garbageKey });
+    expect(keyIssues.map((i) => i.path)).toEqual(["clientKey"]);
+    expect(JSON.stringify(keyIssues)).not.toContain("SECRETSECRET");
+    const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    expect(issuesOf({ ...base, clientCert: TLS.clientCert, clientKey: other })).toEqual([{ path: "clientKey", message: "clientKey does not match clientCert" }]);
   });
 
   it("parses durations like zot", () => {
