@@ -173,21 +173,26 @@ async function eventLatencies(ferry: BenchFerry, registryId: string, n: number):
   return out;
 }
 
-/** CPU seconds (user + system) of a process, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) of a process, from /proc (Linux); NaN elsewhere. `reaped` adds its
+ * exited children's (a backend that ended during the window is counted there).
+ */
+function cpuSeconds(pid: number, reaped = false): number {
   try {
-    // Fields after the command name (which may contain spaces): state is field 3, utime 14, stime 15.
+    // Fields after the command name (which may contain spaces): state is field 3, utime 14,
+    // stime 15, cutime 16, cstime 17.
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+    const own = Number(f[11]) + Number(f[12]);
+    return (reaped ? own + Number(f[13]) + Number(f[14]) : own) / 100; // USER_HZ is 100 on Linux
   } catch {
     return NaN;
   }
 }
 
-/** CPU seconds of Postgres: the postmaster and every process it forked (backends, walwriter...). */
+/** CPU seconds of Postgres: the postmaster, every live process it forked, and those it reaped. */
 function postgresCpuSeconds(postmaster: number): number {
-  let sum = cpuSeconds(postmaster);
+  let sum = cpuSeconds(postmaster, true);
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
