@@ -44,6 +44,16 @@ function bodyStream(req: IncomingMessage): { stream: ReadableStream<Uint8Array>;
   return { stream, detach };
 }
 
+/** The request's absolute URL; a Host header that cannot be part of a URL is not this API's concern. */
+function requestUrl(req: IncomingMessage): string {
+  const path = req.url ?? "/";
+  try {
+    return new URL(path, `http://${req.headers.host ?? "localhost"}`).href;
+  } catch {
+    return new URL(path, "http://localhost").href;
+  }
+}
+
 /** Node request → fetch `Request`. The body streams (the handler applies its own size limits). */
 export function toFetchRequest(req: IncomingMessage, res: ServerResponse, body?: ReadableStream<Uint8Array>): Request {
   // req.headers, not rawHeaders: server.ts overwrites some (x-ferry-remote-addr from the socket,
@@ -58,7 +68,7 @@ export function toFetchRequest(req: IncomingMessage, res: ServerResponse, body?:
   res.once("close", () => {
     if (!res.writableFinished) abort.abort();
   });
-  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+  return new Request(requestUrl(req), {
     method: req.method ?? "GET",
     headers,
     signal: abort.signal,

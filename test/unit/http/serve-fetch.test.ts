@@ -50,6 +50,13 @@ describe("serveFetch", () => {
     expect(await res.body.json()).toEqual({ auth: "Bearer t", from: "from-the-socket", body: "hello" });
   });
 
+  it("answers a request whose Host header cannot be part of a URL", async () => {
+    handler = async (req) => new Response(new URL(req.url).pathname);
+    const res = await request(`${url}/api/v1/registries`, { headers: { host: "bad host" }, dispatcher: agent });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe("/api/v1/registries");
+  });
+
   it("answers a large body it does not read, and the connection stays usable", async () => {
     handler = async (req) => (req.method === "POST" ? new Response("too large", { status: 413 }) : new Response("next"));
     const big = Buffer.alloc(8 * 1024 * 1024, 120);
