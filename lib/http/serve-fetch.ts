@@ -46,11 +46,12 @@ function bodyStream(req: IncomingMessage): { stream: ReadableStream<Uint8Array>;
 
 /** The request's absolute URL; a Host header that cannot be part of a URL is not this API's concern. */
 function requestUrl(req: IncomingMessage): string {
+  // Concatenated, not resolved against a base: a path like `//x/y` must stay a path.
   const path = req.url ?? "/";
   try {
-    return new URL(path, `http://${req.headers.host ?? "localhost"}`).href;
+    return new URL(`http://${req.headers.host ?? "localhost"}${path}`).href;
   } catch {
-    return new URL(path, "http://localhost").href;
+    return new URL(`http://localhost${path}`).href;
   }
 }
 
