@@ -105,6 +105,18 @@ describe("guarded connector", () => {
     expect(hits).toBe(2);
   });
 
+  it("fails a request whose TLS options tls.connect rejects instead of leaving it pending forever", async () => {
+    // Malformed key material throws synchronously inside tls.connect; before the fix the IP-literal
+    // path swallowed that throw and the request never settled (and a generator awaiting it hung).
+    const badKey = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    for (const host of ["127.0.0.1", "registry.test"]) {
+      const a = new Agent({ connect: guardedConnector(new URL(`https://${host}:${port}`), { timeout: 2000, key: badKey, cert: badKey } as never, resolve) });
+      agents.push(a);
+      const r = await Promise.race([get(a, `https://${host}:${port}/`), new Promise((res) => setTimeout(() => res("pending"), 5000).unref())]);
+      expect(r, host).toMatchObject({ message: expect.any(String) });
+    }
+  });
+
   it("checks every connection at connect time: a name that rebinds to the metadata address is refused", async () => {
     const a = agentFor(`http://registry.test:${port}`);
     const before = hits;
