@@ -8,6 +8,9 @@ import type { ServiceCache } from "./services";
 /** Upstream answers that mean "try the next registry whose rules map this name". */
 const FALL_THROUGH = new Set(["MANIFEST_UNKNOWN", "NAME_UNKNOWN", "NOT_FOUND", "FILTERED", "UNAUTHORIZED", "DENIED", "UNSIGNED", "NAME_INVALID"]);
 
+/** How many tags' last upstream check times a process remembers (see `#checkedAt`). */
+const CHECKED_CACHE_MAX = 10_000;
+
 /** The longest a pull of a cached tag waits for its upstream check. */
 const REFRESH_WAIT_MS = 10_000;
 
@@ -37,6 +40,14 @@ export interface OnDemandOptions {
  * does not cancel it; the request waits for the task's end, bounded by the registry's syncTimeout.
  */
 export class OnDemand implements OnDemandSource {
+  /**
+   * When each tag was last checked upstream, as last read from tag_sync_state. A pull within
+   * manifestCheckInterval then costs no query. Safe to serve from memory because the time only
+   * moves forward: another process's newer check just means we ask the database again a little
+   * early. Insertion order makes the Map an LRU-ish bound.
+   */
+  readonly #checkedAt = new Map<string, number>();
+
   constructor(private readonly o: OnDemandOptions) {}
 
   async ensureImage(localRepo: string, reference: string): Promise<boolean> {
@@ -91,6 +102,9 @@ export class OnDemand implements OnDemandSource {
   async refreshTag(localRepo: string, tag: string): Promise<void> {
     const e = (await this.o.services.all()).find((c) => c.enabled && c.config.onDemand && c.service.upstreamRepoFor(localRepo) !== null);
     if (!e) return; // mirrored periodically (or no longer mapped): the rounds keep it fresh
+    const key = `${e.id}\0${localRepo}\0${tag}`;
+    const remembered = this.#checkedAt.get(key);
+    if (remembered !== undefined && Date.now() - remembered < e.config.manifestCheckIntervalMs) return;
     const rows = await this.o.sql.query<{ last_checked_at: Date | null }>(
       `SELECT last_checked_at FROM tag_sync_state WHERE registry_id = $1::uuid AND repository = $2 AND tag = $3`,
       e.id,
@@ -98,7 +112,12 @@ export class OnDemand implements OnDemandSource {
       tag,
     );
     const checked = rows[0]?.last_checked_at ? new Date(rows[0].last_checked_at).getTime() : 0;
-    if (Date.now() - checked < e.config.manifestCheckIntervalMs) return;
+    if (Date.now() - checked < e.config.manifestCheckIntervalMs) {
+      this.#checkedAt.delete(key);
+      this.#checkedAt.set(key, checked);
+      if (this.#checkedAt.size > CHECKED_CACHE_MAX) this.#checkedAt.delete(this.#checkedAt.keys().next().value!);
+      return;
+    }
     try {
       const { task } = await enqueue(this.o.sql, {
         kind: "syncImage",
