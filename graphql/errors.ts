@@ -38,6 +38,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown, lo
   // Apollo re-codes every validation error GRAPHQL_VALIDATION_FAILED; ours (QUERY_TOO_COMPLEX)
   // says more, and it survives on the original error.
   const ownCode = (original as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
-  const code = ownCode === "QUERY_TOO_COMPLEX" ? ownCode : (ext.code ?? "INTERNAL_SERVER_ERROR");
+  // graphql-js stops at parseOptions.maxTokens with a syntax error ("more that N tokens", sic):
+  // that is the documented token limit, so it is QUERY_TOO_COMPLEX too.
+  const tooManyTokens = ext.code === "GRAPHQL_PARSE_FAILED" && /contains more tha[nt] \d+ tokens/.test(formatted.message);
+  const code = ownCode === "QUERY_TOO_COMPLEX" || tooManyTokens ? "QUERY_TOO_COMPLEX" : (ext.code ?? "INTERNAL_SERVER_ERROR");
   return { ...formatted, extensions: { ...ext, code } };
 }
