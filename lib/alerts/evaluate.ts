@@ -8,6 +8,10 @@
  *   failure:    ok → alerting  sends `failure`    alerting → ok  sends `recovery`
  *   freshness:  ok → alerting  sends `freshness`  alerting → ok  sends `recovery`
  *
+ * Entering `failure` has hysteresis: a task failure counts only once the webhook's `failureAfter`
+ * tasks failed in a row (catalog failures count at once), while leaving it needs a success. So a
+ * lone failing repository among succeeding ones does not flip the state every round.
+ *
  * A first sight counts as coming from `ok`: a webhook added while a registry is down hears about
  * it once. Nothing is sent while the state holds, so a long outage is one event, not one per check.
  *
@@ -68,7 +72,10 @@ export function decide(webhooks: Webhook[], registries: Array<WatchedRegistry & 
       if (!w.covers(r.name)) continue;
       const h = r.health;
       const conditions: Array<[Condition, boolean, Date]> = [];
-      if (w.watchesFailure) conditions.push(["failure", h.failure !== null, h.failingSince ?? h.now]);
+      if (w.watchesFailure) {
+        const alerting = states.get(stateKey(w.name, r.id, "failure"))?.state === "alerting";
+        conditions.push(["failure", isFailing(w, h, alerting), h.failingSince ?? h.now]);
+      }
       if (w.watchesFreshness && r.periodic) {
         const stale = h.now.getTime() - h.freshSince.getTime() > w.freshnessThresholdMs!;
         conditions.push(["freshness", stale, stale ? new Date(h.freshSince.getTime() + w.freshnessThresholdMs!) : h.now]);
@@ -88,6 +95,12 @@ export function decide(webhooks: Webhook[], registries: Array<WatchedRegistry & 
     }
   }
   return out;
+}
+
+/** Whether the failure condition holds: entering it needs `failureAfter` failed tasks in a row, staying in it any failure. */
+export function isFailing(w: Pick<Webhook, "failureAfter">, h: RegistryHealth, alerting: boolean): boolean {
+  if (!h.failure) return false;
+  return alerting || h.failure.source === "catalog" || h.failedTasksInARow >= w.failureAfter;
 }
 
 function payloadFor(w: Webhook, h: RegistryHealth, condition: Condition, type: AlertEventType, began: Date): AlertPayload {

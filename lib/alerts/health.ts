@@ -5,6 +5,8 @@
  *            or the registry's most recent finished task failed (after its retries) and no task
  *            has succeeded since. A task whose tags partly failed still succeeded (lib/mirror's
  *            task handler), so one bad tag does not make a registry fail.
+ *            How many tasks failed in a row (since the last success) is counted too: webhooks
+ *            only alert on a task failure once `failureAfter` of them did (lib/alerts/evaluate).
  *   healthy  neither: the next successful task (or catalog answer) is the recovery.
  *   stale    (freshness) the last successful task finished longer ago than a webhook's
  *            threshold; a registry that never succeeded counts from its creation, as the
@@ -29,6 +31,8 @@ export interface RegistryHealth {
   /** When the failing evidence appeared (the failed task's end, the generator's last update). */
   failingSince: Date | null;
   lastSuccessAt: Date | null;
+  /** Failed tasks since the last successful one (capped at FAIL_STREAK_CAP); 0 when none failed. */
+  failedTasksInARow: number;
   /** From here freshness is counted: the last success, or the registry's creation. */
   freshSince: Date;
   /** The database's clock, so every process judges staleness alike. */
@@ -50,7 +54,11 @@ interface HealthRow {
   fail_repository: string | null;
   fail_code: string | null;
   fail_message: string | null;
+  fail_streak: number;
 }
+
+/** Counting stops here: the streak only has to be compared with a webhook's `failureAfter` (at most 100). */
+export const FAIL_STREAK_CAP = 100;
 
 /** Health of the given registries: one statement, each lookup an index range on task(registry_id, status, id). */
 export async function readHealth(sql: Sql, registryIds: string[]): Promise<RegistryHealth[]> {
@@ -60,12 +68,15 @@ export async function readHealth(sql: Sql, registryIds: string[]): Promise<Regis
             g.phase, g.last_error, g.updated_at AS gen_updated_at,
             s.finished_at AS ok_at,
             f.id::text AS fail_id, f.finished_at AS fail_at, f.kind AS fail_kind, f.repository AS fail_repository,
-            f.error_code AS fail_code, f.error_message AS fail_message
+            f.error_code AS fail_code, f.error_message AS fail_message,
+            n.streak::int AS fail_streak
        FROM registry r
        LEFT JOIN generator_state g ON g.registry_id = r.id
-       LEFT JOIN LATERAL (SELECT finished_at FROM task WHERE registry_id = r.id AND status = 'succeeded' ORDER BY id DESC LIMIT 1) s ON true
+       LEFT JOIN LATERAL (SELECT id, finished_at FROM task WHERE registry_id = r.id AND status = 'succeeded' ORDER BY id DESC LIMIT 1) s ON true
        LEFT JOIN LATERAL (SELECT id, finished_at, kind, repository, error_code, error_message
                             FROM task WHERE registry_id = r.id AND status = 'failed' ORDER BY id DESC LIMIT 1) f ON true
+       LEFT JOIN LATERAL (SELECT count(*) AS streak FROM (SELECT 1 FROM task WHERE registry_id = r.id AND status = 'failed' AND id > coalesce(s.id, 0)
+                                                           ORDER BY id DESC LIMIT ${FAIL_STREAK_CAP}) x) n ON true
       WHERE r.id = ANY($1::uuid[])`,
     registryIds,
   );
@@ -84,5 +95,5 @@ function toHealth(r: HealthRow): RegistryHealth {
     failure = { source: "task", code: r.fail_code, message: r.fail_message, taskId: r.fail_id, kind: r.fail_kind ?? "", repository: r.fail_repository ?? "" };
     failingSince = failAt;
   }
-  return { id: r.id, name: r.name, failure, failingSince, lastSuccessAt: okAt, freshSince: okAt ?? new Date(r.created_at), now: new Date(r.now) };
+  return { id: r.id, name: r.name, failure, failingSince, lastSuccessAt: okAt, failedTasksInARow: Number(r.fail_streak ?? 0), freshSince: okAt ?? new Date(r.created_at), now: new Date(r.now) };
 }

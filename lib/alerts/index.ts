@@ -4,7 +4,7 @@
  */
 export { AlertService, type AlertServiceOptions } from "./service";
 export { listDeliveries, type DeliveryQuery, type DeliveryView } from "./deliveries";
-export { decide, evaluate, type AlertPayload, type Condition, type ConditionState, type Transition, type WatchedRegistry } from "./evaluate";
+export { decide, evaluate, isFailing, type AlertPayload, type Condition, type ConditionState, type Transition, type WatchedRegistry } from "./evaluate";
 export { readHealth, type FailureReason, type RegistryHealth } from "./health";
 export { signPayload, verifySignature, SIGNATURE_PREFIX, type VerifyOptions } from "./signature";
 export { MAX_RETRY_DELAY_MS, Webhook, webhooksFrom } from "./webhooks";

@@ -15,6 +15,8 @@ export class Webhook {
   readonly events: ReadonlySet<AlertEventType>;
   readonly freshnessThresholdMs: number | null;
   readonly maxAttempts: number;
+  /** Failed tasks in a row before a task failure alerts (lib/config/alerts.ts says why). */
+  readonly failureAfter: number;
   readonly retryDelayMs: number;
   readonly timeoutMs: number;
   readonly #secret: string;
@@ -28,6 +30,7 @@ export class Webhook {
     this.events = new Set(c.events);
     this.freshnessThresholdMs = c.freshnessThreshold ?? null;
     this.maxAttempts = c.maxAttempts;
+    this.failureAfter = c.failureAfter;
     this.retryDelayMs = c.retryDelay;
     this.timeoutMs = c.timeout;
     this.#secret = c.secret;

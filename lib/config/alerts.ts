@@ -54,6 +54,16 @@ const webhookSchema = z
     events: z.array(z.enum(ALERT_EVENTS, { error: `expected one of ${ALERT_EVENTS.join(", ")}` })).min(1).optional(),
     /** Freshness alert when the last successful sync is older than this. */
     freshnessThreshold: duration(1000, 365 * 86_400_000).optional(),
+    /**
+     * Failed tasks in a row (no task of the registry succeeding in between) before a task failure
+     * is alerted on. Default 2: a task fails only after its own retries, but one repository that
+     * fails every round among others that succeed would otherwise flip the registry between
+     * failing and healthy each round, sending a failure and a recovery every time. Needing two
+     * failures with no success between them ignores that lone failure while a registry whose
+     * tasks all fail is still reported one task later. 1 alerts on the first failed task.
+     * Catalog failures (the upstream cannot be listed at all) are registry-wide and always alert.
+     */
+    failureAfter: z.coerce.number().int().min(1, { error: "expected 1 to 100" }).max(100, { error: "expected 1 to 100" }).default(2),
     /** Delivery attempts before giving up on an event (the first included). */
     maxAttempts: z.coerce.number().int().min(1, { error: "expected 1 to 20" }).max(20, { error: "expected 1 to 20" }).default(8),
     /** Wait before the second attempt; doubles for each attempt after, capped at an hour. */

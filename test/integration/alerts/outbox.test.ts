@@ -113,7 +113,7 @@ describe("alert outbox: several processes, restarts", () => {
 
     // Evaluations racing from both processes' connections at the moment a state is first seen
     // (a webhook "race" known to this evaluation only) still queue one event: they take turns.
-    const [race] = webhooksFrom({ evaluateInterval: 1000, webhooks: [{ name: "race", url: `${receiver.url}/race`, secret: SECRET, registries: "all", events: ["failure"], maxAttempts: 1, retryDelay: 100, timeout: 1000 }] });
+    const [race] = webhooksFrom({ evaluateInterval: 1000, webhooks: [{ name: "race", url: `${receiver.url}/race`, secret: SECRET, registries: "all", events: ["failure"], maxAttempts: 1, failureAfter: 2, retryDelay: 100, timeout: 1000 }] });
     const hub = await a.runtime.db.registry.findUniqueOrThrow({ where: { name: "hub" } });
     const watched = [{ id: hub.id, name: hub.name, periodic: true }];
     const results = await Promise.all([a, b, a, b, a, b].map((p) => evaluate(p.runtime.db, [race!], watched)));

@@ -36,7 +36,7 @@ describe("alerts config", () => {
     expect(loadConfig({ env: {}, cwd: dir }).alerts).toEqual({ evaluateInterval: 15_000, webhooks: [] });
     const cfg = (await load({ webhooks: [{ name: "a", url: "https://hooks.example/x", secret: SECRET }, { name: "b", url: "http://h/y", secret: SECRET, freshnessThreshold: "6h" }] }))();
     const [a, b] = cfg.alerts.webhooks;
-    expect(a).toMatchObject({ registries: "all", events: ["failure", "recovery"], maxAttempts: 8, retryDelay: 10_000, timeout: 10_000 });
+    expect(a).toMatchObject({ registries: "all", events: ["failure", "recovery"], maxAttempts: 8, failureAfter: 2, retryDelay: 10_000, timeout: 10_000 });
     expect(b).toMatchObject({ events: ["failure", "recovery", "freshness"], freshnessThreshold: 6 * 3_600_000 });
   });
 

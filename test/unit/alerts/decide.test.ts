@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, webhooksFrom, type ConditionState, type RegistryHealth } from "../../../lib/alerts";
+import { decide, isFailing, webhooksFrom, type ConditionState, type RegistryHealth } from "../../../lib/alerts";
 
 const NOW = new Date("2026-11-29T12:00:00Z");
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000);
@@ -8,13 +8,13 @@ const SECRET = "0123456789abcdef0123";
 function hook(extra: object = {}) {
   const [w] = webhooksFrom({
     evaluateInterval: 1000,
-    webhooks: [{ name: "h", url: "https://hooks.example/x", secret: SECRET, registries: "all", events: ["failure", "recovery", "freshness"], freshnessThreshold: 600_000, maxAttempts: 3, retryDelay: 1000, timeout: 1000, ...extra }],
+    webhooks: [{ name: "h", url: "https://hooks.example/x", secret: SECRET, registries: "all", events: ["failure", "recovery", "freshness"], freshnessThreshold: 600_000, maxAttempts: 3, failureAfter: 2, retryDelay: 1000, timeout: 1000, ...extra }],
   });
   return w!;
 }
 
 function health(extra: Partial<RegistryHealth> = {}): RegistryHealth {
-  return { id: "r1", name: "hub", failure: null, failingSince: null, lastSuccessAt: ago(60), freshSince: ago(60), now: NOW, ...extra };
+  return { id: "r1", name: "hub", failure: null, failingSince: null, lastSuccessAt: ago(60), failedTasksInARow: 0, freshSince: ago(60), now: NOW, ...extra };
 }
 
 const failing = health({ failure: { source: "catalog", code: null, message: "HTTP 503" }, failingSince: ago(5) });
@@ -65,5 +65,42 @@ describe("alert transitions", () => {
     const [back] = decide([quiet], reg(health()), states([["failure", "alerting", ago(300)]]));
     expect(back).toMatchObject({ to: "ok", event: null, payload: null });
     expect(decide([hook({ registries: ["other"] })], reg(failing), new Map())).toEqual([]);
+  });
+
+  describe("failure hysteresis (failureAfter)", () => {
+    const taskFailed = (inARow: number) =>
+      health({ failure: { source: "task", code: "UPSTREAM_ERROR", message: "HTTP 500", taskId: "7", kind: "sync-repository", repository: "lib/bad" }, failingSince: ago(5), failedTasksInARow: inARow });
+    const okStates = states([["failure", "ok", ago(100)], ["freshness", "ok", ago(100)]]);
+    const failureOf = (t: ReturnType<typeof decide>) => t.filter((x) => x.condition === "failure").map((x) => [x.to, x.event]);
+
+    it("one failed task among succeeding ones, round after round, never alerts (default failureAfter 2)", () => {
+      // Each round: the bad repository's task fails (streak 1), then another repository's task succeeds.
+      const s = okStates;
+      for (let round = 0; round < 3; round++) {
+        expect(failureOf(decide([hook()], reg(taskFailed(1)), s))).toEqual([]);
+        expect(failureOf(decide([hook()], reg(health()), s))).toEqual([]);
+      }
+    });
+
+    it("the same flapping with failureAfter 1 alerts and recovers every round (the behaviour being fixed)", () => {
+      const immediate = hook({ failureAfter: 1 });
+      expect(failureOf(decide([immediate], reg(taskFailed(1)), okStates))).toEqual([["alerting", "failure"]]);
+      expect(failureOf(decide([immediate], reg(health()), states([["failure", "alerting", ago(5)], ["freshness", "ok", ago(100)]])))).toEqual([["ok", "recovery"]]);
+    });
+
+    it("failureAfter tasks failed in a row alert once; while alerting, any failure keeps it; a success recovers", () => {
+      expect(failureOf(decide([hook()], reg(taskFailed(2)), okStates))).toEqual([["alerting", "failure"]]);
+      expect(failureOf(decide([hook({ failureAfter: 3 })], reg(taskFailed(2)), okStates))).toEqual([]);
+      const alerting = states([["failure", "alerting", ago(5)], ["freshness", "ok", ago(100)]]);
+      // After a success the streak restarts at 1: still failing evidence, so the alert holds (hysteresis).
+      expect(failureOf(decide([hook({ failureAfter: 3 })], reg(taskFailed(1)), alerting))).toEqual([]);
+      expect(failureOf(decide([hook()], reg(health()), alerting))).toEqual([["ok", "recovery"]]);
+    });
+
+    it("a catalog failure alerts at once whatever failureAfter says", () => {
+      expect(failureOf(decide([hook({ failureAfter: 5 })], reg(failing), okStates))).toEqual([["alerting", "failure"]]);
+      expect(isFailing({ failureAfter: 5 }, failing, false)).toBe(true);
+      expect(isFailing({ failureAfter: 5 }, health(), true)).toBe(false);
+    });
   });
 });
