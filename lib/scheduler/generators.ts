@@ -12,10 +12,16 @@
  * A round: the generator hands out `syncRepo` tasks (at most `maxInFlight` live at a time) until
  * `getNextRepo` says "" (done). The round ends when its last task has ended; the next round starts
  * `pollInterval` after that, so rounds never overlap.
+ *
+ * Registries advance concurrently (at most `concurrency` steps at once): a registry whose upstream
+ * hangs or retries must not hold back the others' ticks. A registry whose previous step is still
+ * running (or waiting for a slot) is skipped by the next tick, so one registry's steps never run
+ * side by side.
  */
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "../observability";
+import { Semaphore } from "../sync/limit";
 import type { SyncService } from "../sync/service-types";
 import { TaskGenerator } from "../sync/task-generator";
 import { loadGeneratorRow, saveGenerator, toGeneratorState, type GeneratorRow } from "./generator-state";
@@ -40,6 +46,8 @@ export interface GeneratorCoordinatorOptions {
   tickMs?: number;
   /** syncRepo tasks of one round queued or running at once. */
   maxInFlight?: number;
+  /** Registries whose generator step runs at once (each step is mostly waiting on its upstream). */
+  concurrency?: number;
 }
 
 export const generatorTrigger = (round: number) => `generator:round-${round}`;
@@ -53,9 +61,13 @@ export class GeneratorCoordinator {
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
   #stopped = false;
+  /** Steps started and not yet ended (queued for a slot or running), by registry. */
+  #busy = new Map<string, Promise<void>>();
+  #slots: Semaphore;
 
   constructor(options: GeneratorCoordinatorOptions) {
-    this.#o = { tickMs: 1000, maxInFlight: 4, ...options };
+    this.#o = { tickMs: 1000, maxInFlight: 4, concurrency: 8, ...options };
+    this.#slots = new Semaphore(this.#o.concurrency);
   }
 
   /** Registries this process currently leads. */
@@ -66,7 +78,8 @@ export class GeneratorCoordinator {
   start(): void {
     const loop = () => {
       if (this.#stopped) return;
-      this.#ticking = this.tick()
+      this.#ticking = this.#dispatch()
+        .then(() => {})
         .catch((err: unknown) => this.#o.log.warn({ err }, "generator tick failed"))
         .finally(() => {
           this.#ticking = null;
@@ -80,34 +93,63 @@ export class GeneratorCoordinator {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#ticking;
+    // In-flight steps end on their own (each checks #stopped between tasks); the locks go with
+    // the connection only after them, so no other process starts leading mid-step.
+    await Promise.all(this.#busy.values());
     const c = this.#client;
     this.#client = null;
     this.#led.clear();
     await c?.end().catch(() => {});
   }
 
-  /** One pass: take leadership where free, advance every registry led here. */
+  /** One pass: take leadership where free, advance every registry led here; resolves once those steps ended. */
   async tick(): Promise<void> {
+    await Promise.all(await this.#dispatch());
+  }
+
+  /**
+   * Takes leadership where free and starts a step for every registry led here that has none in
+   * flight; returns the started steps without waiting for them (the timer loop ticks on while a
+   * slow registry's step is still running).
+   */
+  async #dispatch(): Promise<Array<Promise<void>>> {
     const client = await this.#connection();
-    if (!client) return;
+    if (!client) return [];
     const wanted = await this.#o.registries();
     const wantedIds = new Set(wanted.map((r) => r.id));
     for (const id of [...this.#led]) {
-      if (!wantedIds.has(id)) {
+      // A registry still mid-step keeps its lock until the step ended; the next tick releases it.
+      if (!wantedIds.has(id) && !this.#busy.has(id)) {
         await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [`ferry-generator:${id}`]);
         this.#led.delete(id);
       }
     }
+    const started: Array<Promise<void>> = [];
     for (const { id } of wanted) {
-      if (this.#stopped) return;
+      if (this.#stopped) break;
+      if (this.#busy.has(id)) continue;
       if (!this.#led.has(id)) {
         const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok`, [`ferry-generator:${id}`]);
         if (!rows[0]?.ok) continue;
         this.#led.add(id);
         this.#o.log.info({ registryId: id }, "leading this registry's generator");
       }
-      await this.#advance(id).catch((err: unknown) => this.#o.log.warn({ err, registryId: id }, "generator step failed"));
+      started.push(this.#startStep(id));
     }
+    return started;
+  }
+
+  #startStep(registryId: string): Promise<void> {
+    const step = this.#slots
+      .run(async () => {
+        // Leadership can be lost (connection broke) or the coordinator stopped while waiting for a slot.
+        if (this.#stopped || !this.#led.has(registryId)) return;
+        await this.#advance(registryId);
+      })
+      .catch((err: unknown) => this.#o.log.warn({ err, registryId }, "generator step failed"))
+      .finally(() => this.#busy.delete(registryId));
+    this.#busy.set(registryId, step);
+    return step;
   }
 
   async #connection(): Promise<pg.Client | null> {
