@@ -132,3 +132,30 @@ export function resolveAlertSecrets(alerts: AlertsConfig, env: Record<string, st
     }),
   };
 }
+
+/** Where an exported webhook whose secret was inline expects it: the secret itself is never exported. */
+export const exportedSecretEnv = (webhook: string) => `FERRY_ALERT_SECRET_${webhook.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+
+/**
+ * The `alerts` section of a config file as `ferry config export` writes it: as written (durations
+ * stay "30s"), checked first, with every inline `secret` replaced by a `secretEnv` placeholder.
+ * Not a literal placeholder string: one that long enough to pass would quietly become a known
+ * signing key, while an unset variable stops Ferry at start naming it. `omitted` lists those webhooks.
+ */
+export function exportAlerts(rawAlerts: unknown): { alerts: Record<string, unknown>; omitted: Array<{ webhook: string; secretEnv: string }> } {
+  const parsed = alertsSchema.safeParse(rawAlerts ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    // Zod's message never carries the value (a secret too short is only "expected … characters").
+    throw new AppError("CONFIG_INVALID", `Invalid configuration: alerts.${issue.path.join(".")}: ${issue.message}`);
+  }
+  const raw = (rawAlerts ?? {}) as Record<string, unknown>;
+  const omitted: Array<{ webhook: string; secretEnv: string }> = [];
+  const webhooks = ((raw.webhooks as Array<Record<string, unknown>> | undefined) ?? []).map(({ secret, ...w }) => {
+    if (secret === undefined) return w;
+    const secretEnv = exportedSecretEnv(String(w.name));
+    omitted.push({ webhook: String(w.name), secretEnv });
+    return { ...w, secretEnv };
+  });
+  return { alerts: { ...raw, webhooks }, omitted };
+}

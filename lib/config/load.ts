@@ -72,6 +72,15 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   };
 }
 
+/**
+ * The config file Ferry would use (as `loadConfig` finds it) parsed but neither validated nor
+ * resolved: `ferry config export` copies its `alerts` section, which lives only in the file.
+ */
+export function readRawConfig(options: { file?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): { file: string | null; raw: Record<string, unknown> } {
+  const file = findConfigFile(options.file ?? (options.env ?? process.env).FERRY_CONFIG, options.cwd ?? process.cwd());
+  return { file, raw: file ? readConfigFile(file) : {} };
+}
+
 function findConfigFile(explicit: string | undefined, cwd: string): string | null {
   if (explicit) {
     const p = path.resolve(cwd, explicit);

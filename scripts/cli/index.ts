@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { stringify as toYaml, parse as parseYaml } from "yaml";
-import { importZotConfig, loadConfig } from "../../lib/config";
+import { exportAlerts, importZotConfig, loadConfig, readRawConfig } from "../../lib/config";
 import { isAppError } from "../../lib/errors";
 import { FsStore, verifyStoreAt, DEFAULT_GC_GRACE_MS } from "../../lib/store";
 import { parseRegistryConfig } from "../../lib/sync";
@@ -30,7 +30,8 @@ const USAGE = `usage: ferry <command> [options]
       --until-idle                     with --follow and no id: exit when nothing is queued or running
   config validate [<file>]             check a Ferry or zot config file (default: the one Ferry would use)
   config import-zot <zot-config> [--format yaml|json] [--output <file>]
-  config export [--format yaml|json]  registries of a running Ferry as a config file (no secrets)
+  config export [<file>] [--format yaml|json]  registries of a running Ferry, plus the alerts of
+                                       the config file (default: the one Ferry would use), no secrets
   store verify [--root <dir>]          re-hash the store (exit 1 on corruption)
   store gc [--root <dir>] [--grace 1h] remove blobs nothing references
 
@@ -264,7 +265,17 @@ async function config(v: Values, sub: string | undefined, args: string[]): Promi
         const { "x-ferry-source": _source, credentials: _c, clientKey: _k, ...cfg } = r.config;
         return { name: r.name, ...cfg };
       });
-    emit({ registries }, v);
+    // Webhooks live only in the config file (the API shows neither their URLs nor secrets).
+    const { file, raw } = readRawConfig({ file: args[0] });
+    if (raw.alerts === undefined) {
+      emit({ registries }, v);
+      return 0;
+    }
+    const { alerts, omitted } = exportAlerts(raw.alerts);
+    emit({ registries, alerts }, v);
+    for (const o of omitted) {
+      process.stderr.write(`webhook ${o.webhook}: its inline secret was omitted (${file}); the export reads it from $${o.secretEnv} instead: set it, or put the secret back\n`);
+    }
     return 0;
   }
   throw new CliError("usage: ferry config validate [file] | import-zot <file> | export", 2);

@@ -137,7 +137,7 @@ describe.skipIf(!registryAvailable())("ferry CLI", () => {
     expect((await ferryCli(["frobnicate"], env)).code).toBe(2);
   });
 
-  it("config export writes the registries without secrets; validate and import-zot read files", async () => {
+  it("config export writes the registries and webhooks without secrets; validate and import-zot read files", async () => {
     await fetch(`${ferry.url}/api/v1/registries`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
@@ -154,6 +154,46 @@ describe.skipIf(!registryAvailable())("ferry CLI", () => {
     const valid = await ferryCli(["config", "validate", file]);
     expect(valid.code, valid.stderr).toBe(0);
     expect(valid.stdout).toMatch(/ok: .*2 registries \(hub, private\)/);
+
+    // Webhooks come from the config file (the API never shows them): secretEnv is kept, an inline
+    // secret is replaced by a variable to set, said on stderr, and neither output shows it.
+    const INLINE_SECRET = `inline-${randomBytes(12).toString("hex")}`;
+    const withAlerts = path.join(tmp, "with-alerts.json");
+    await writeFile(
+      withAlerts,
+      JSON.stringify({
+        alerts: {
+          evaluateInterval: "5s",
+          webhooks: [
+            { name: "oncall", url: "https://hooks.example/oncall", secretEnv: "ONCALL_SECRET", failureAfter: 3 },
+            { name: "chat.ops", url: "https://hooks.example/chat", secret: INLINE_SECRET, events: ["failure"], retryDelay: "30s" },
+          ],
+        },
+      }),
+    );
+    const withHooks = await ferryCli(["config", "export", withAlerts, "--format", "json"], env);
+    expect(withHooks.code, withHooks.stderr).toBe(0);
+    expect(withHooks.stdout + withHooks.stderr).not.toContain(INLINE_SECRET);
+    const hooksDoc = JSON.parse(withHooks.stdout) as { registries: Array<{ name: string }>; alerts: unknown };
+    expect(hooksDoc.registries.map((r) => r.name).sort()).toEqual(["hub", "private"]);
+    expect(hooksDoc.alerts).toEqual({
+      evaluateInterval: "5s",
+      webhooks: [
+        { name: "oncall", url: "https://hooks.example/oncall", secretEnv: "ONCALL_SECRET", failureAfter: 3 },
+        { name: "chat.ops", url: "https://hooks.example/chat", secretEnv: "FERRY_ALERT_SECRET_CHAT_OPS", events: ["failure"], retryDelay: "30s" },
+      ],
+    });
+    expect(withHooks.stderr).toMatch(/webhook chat\.ops: its inline secret was omitted .*FERRY_ALERT_SECRET_CHAT_OPS/);
+    expect(withHooks.stderr).not.toMatch(/webhook oncall/);
+    const hooksFile = path.join(tmp, "exported-alerts.json");
+    await writeFile(hooksFile, withHooks.stdout);
+    const secrets = { ONCALL_SECRET: "s".repeat(24), FERRY_ALERT_SECRET_CHAT_OPS: "t".repeat(24) };
+    const hooksValid = await ferryCli(["config", "validate", hooksFile], secrets);
+    expect(hooksValid.code, hooksValid.stderr).toBe(0);
+    // Until the omitted secret is provided, the export does not start with a made-up key.
+    const unset = await ferryCli(["config", "validate", hooksFile], { ONCALL_SECRET: secrets.ONCALL_SECRET });
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toMatch(/FERRY_ALERT_SECRET_CHAT_OPS/);
 
     const zot = path.join(tmp, "zot.json");
     await writeFile(zot, JSON.stringify({ distSpecVersion: "1.1.0", storage: { rootDirectory: "/z" }, extensions: { sync: { registries: [{ urls: [proxy.url], onDemand: true, tlsVerify: false, content: [{ prefix: "apps/**", destination: "/mirror" }], bogus: 1 }] } } }));
