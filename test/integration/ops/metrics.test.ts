@@ -182,7 +182,8 @@ describe.skipIf(!registryAvailable())("metrics, request ids and config reload on
     }, 20_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${ferry.output().slice(-3000)}`);
     });
-    expect(ferry.output()).toMatch(/configuration reloaded/);
+    // The rows change before the process logs the reload (and its stdout reaches us): wait for the line.
+    await waitFor("the reload to be logged", async () => /configuration reloaded/.test(ferry.output()), 20_000);
     // A broken file changes nothing and Ferry keeps running.
     await writeFile(configFile, JSON.stringify({ registries: [{ name: "broken", urls: ["not a url"] }] }));
     ferry.child.kill("SIGHUP");
