@@ -11,3 +11,9 @@ export const TLS = {
   clientCert: read("client.pem"),
   clientKey: read("client-key.pem"),
 };
+
+/** A server certificate + key for 127.0.0.1 and localhost, signed by `TLS.caCert`. */
+export const SERVER_TLS = {
+  cert: read("server.pem"),
+  key: read("server-key.pem"),
+};
