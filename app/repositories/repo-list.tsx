@@ -1,38 +1,58 @@
 "use client";
 import Link from "next/link";
-import { useCallback, useEffect, useState } from "react";
-import { Empty, FormStatus, Time, type Feedback } from "../_components/ui";
-import { api, errorMessage } from "../_lib/api";
+import { useEffect, useState } from "react";
+import { DataTable, LoadMore, type Column } from "../_components/table";
+import { Empty, FormStatus, Time } from "../_components/ui";
 import { bytes } from "../_lib/format";
+import { usePaged } from "../_lib/paged";
 import type { Page, Perms, Repository } from "../_lib/types";
 
 export function repoHref(registry: string, repo: string): string {
   return `/repositories/${encodeURIComponent(registry)}/${repo.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-export function RepoList(props: { registries: string[]; filters: { registry: string; prefix: string }; initial: Page<Repository> | null; perms: Perms }) {
+type Filters = { registry: string; prefix: string };
+
+function qs(f: Filters, cursor?: string | null): string {
+  const p = new URLSearchParams();
+  if (f.registry) p.set("registry", f.registry);
+  if (f.prefix) p.set("prefix", f.prefix);
+  if (cursor) p.set("cursor", cursor);
+  return p.toString();
+}
+
+const COLUMNS: Array<Column<Repository>> = [
+  {
+    header: "Repository",
+    cell: (r) => (
+      <>
+        <Link href={repoHref(r.registryName, r.repository)}>{r.repository}</Link>{" "}
+        {r.periodic ? null : <span className="pill muted" title="Not in periodic rounds: it came on demand (can be promoted on its page)">on demand</span>}
+      </>
+    ),
+  },
+  { header: "Registry", cell: (r) => r.registryName },
+  {
+    header: "Tags",
+    className: "small",
+    cell: (r) => (
+      <>
+        {r.tags.slice(0, 6).map((t) => (
+          <span key={t.tag} className="chip">
+            {t.tag}
+          </span>
+        ))}
+        {r.tagCount > 6 ? <span className="muted"> +{r.tagCount - 6}</span> : null}
+      </>
+    ),
+  },
+  { header: "Size", cell: (r) => bytes(r.size) },
+  { header: "Last synced", cell: (r) => <Time iso={r.lastSyncedAt} /> },
+];
+
+export function RepoList(props: { registries: string[]; filters: Filters; initial: Page<Repository> | null; perms: Perms }) {
   const [filters, setFilters] = useState(props.filters);
-  const [items, setItems] = useState(props.initial?.items ?? []);
-  const [cursor, setCursor] = useState(props.initial?.nextCursor ?? null);
-  const [fb, setFb] = useState<Feedback>(null);
-  const qs = (f: { registry: string; prefix: string }, c?: string | null) => {
-    const p = new URLSearchParams();
-    if (f.registry) p.set("registry", f.registry);
-    if (f.prefix) p.set("prefix", f.prefix);
-    if (c) p.set("cursor", c);
-    return p.toString();
-  };
-  const load = useCallback(async (f: { registry: string; prefix: string }, c?: string | null) => {
-    setFb({ kind: "pending", text: "Loading repositories…" });
-    try {
-      const page = await api<Page<Repository>>("GET", `/repositories?${qs(f, c)}`);
-      setItems((l) => (c ? [...l, ...page.items] : page.items));
-      setCursor(page.nextCursor);
-      setFb(null);
-    } catch (err) {
-      setFb({ kind: "error", text: errorMessage(err) });
-    }
-  }, []);
+  const { items, cursor, fb, load } = usePaged<Repository, Filters>((f, c) => `/repositories?${qs(f, c)}`, props.initial, "Loading repositories…");
   useEffect(() => {
     if (!props.initial) void load(props.filters);
   }, [load, props.initial, props.filters]);
@@ -72,55 +92,24 @@ export function RepoList(props: { registries: string[]; filters: { registry: str
         </div>
       </form>
       <FormStatus fb={fb} />
-      {items.length === 0 && fb?.kind !== "pending" ? (
-        <Empty title={filters.prefix || filters.registry ? "No repositories match" : "Nothing mirrored yet"}>
-          <p>
-            Repositories appear once a registry&apos;s round has synced them or a client pulled them on demand.{" "}
-            {props.perms.operate ? <>Start a round with <Link href="/">Sync now</Link>.</> : null}
-          </p>
-        </Empty>
-      ) : (
-        <div className="table-wrap">
-          <table className="table" data-testid="repo-table">
-            <thead>
-              <tr>
-                <th scope="col">Repository</th>
-                <th scope="col">Registry</th>
-                <th scope="col">Tags</th>
-                <th scope="col">Size</th>
-                <th scope="col">Last synced</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((r) => (
-                <tr key={`${r.registryName}/${r.repository}`}>
-                  <td>
-                    <Link href={repoHref(r.registryName, r.repository)}>{r.repository}</Link> {r.periodic ? null : <span className="pill muted" title="Not in periodic rounds: it came on demand (can be promoted on its page)">on demand</span>}
-                  </td>
-                  <td>{r.registryName}</td>
-                  <td className="small">
-                    {r.tags.slice(0, 6).map((t) => (
-                      <span key={t.tag} className="chip">
-                        {t.tag}
-                      </span>
-                    ))}
-                    {r.tagCount > 6 ? <span className="muted"> +{r.tagCount - 6}</span> : null}
-                  </td>
-                  <td>{bytes(r.size)}</td>
-                  <td>
-                    <Time iso={r.lastSyncedAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {cursor ? (
-        <button type="button" className="btn plain" onClick={() => void load(filters, cursor)}>
-          Load more
-        </button>
-      ) : null}
+      <DataTable
+        rows={items}
+        columns={COLUMNS}
+        rowKey={(r) => `${r.registryName}/${r.repository}`}
+        testId="repo-table"
+        // While the first page loads, an empty table rather than "nothing here".
+        empty={
+          fb?.kind === "pending" ? undefined : (
+            <Empty title={filters.prefix || filters.registry ? "No repositories match" : "Nothing mirrored yet"}>
+              <p>
+                Repositories appear once a registry&apos;s round has synced them or a client pulled them on demand.{" "}
+                {props.perms.operate ? <>Start a round with <Link href="/">Sync now</Link>.</> : null}
+              </p>
+            </Empty>
+          )
+        }
+      />
+      <LoadMore cursor={cursor} label="Load more" onMore={(c) => void load(filters, c)} />
     </>
   );
 }

@@ -1,10 +1,13 @@
 "use client";
 import Link from "next/link";
 import { useEffect, useState } from "react";
+import { DataTable, type Column } from "../../../_components/table";
 import { ActionButton, CopyButton, Pill, Time } from "../../../_components/ui";
 import { api } from "../../../_lib/api";
 import { bytes, shortDigest } from "../../../_lib/format";
 import type { Perms, RepoDetail, Task } from "../../../_lib/types";
+
+type Tag = RepoDetail["tags"][number];
 
 /** The repository page's data: lib/api repositoryDetail plus repositoryCoverage. */
 export type RepoPageData = RepoDetail & { upstreamRepo: string | null; periodic: boolean; storeBytes: number | null };
@@ -28,6 +31,71 @@ export function RepoView({ initial, perms }: { initial: RepoPageData; perms: Per
   const [host, setHost] = useState("<ferry-host>");
   useEffect(() => setHost(window.location.host), []);
   const upstream = d.upstreamRepo ?? d.tags[0]?.upstreamRepo ?? d.repository;
+  const pullCommand = (t: Tag) => `docker pull ${host}/${d.repository}:${t.tag}`;
+  const columns: Array<Column<Tag>> = [
+    {
+      header: "Tag",
+      cell: (t) => (
+        <>
+          <code>{t.tag}</code> {deleted.has(t.tag) ? <Pill value="deleted" /> : t.status !== "synced" ? <Pill value={t.status} /> : null}
+          {t.errorCode ? <div className="error-text small">{t.errorCode}{t.errorMessage ? `: ${t.errorMessage}` : ""}</div> : null}
+        </>
+      ),
+    },
+    {
+      header: "Digest",
+      cell: (t) => (
+        <>
+          <code title={t.digest ?? undefined}>{shortDigest(t.digest)}</code>
+          {t.digest ? <CopyButton text={t.digest} label="Copy digest" /> : null}
+          {t.upstreamDigest && t.upstreamDigest !== t.digest ? <div className="small muted">upstream {shortDigest(t.upstreamDigest)}</div> : null}
+        </>
+      ),
+    },
+    { header: "Size", cell: (t) => bytes(t.size) },
+    { header: "Platforms", className: "small", cell: (t) => (t.platforms.length ? t.platforms.join(", ") : "—") },
+    {
+      header: "Referrers",
+      className: "small",
+      cell: (t) =>
+        t.referrers.length === 0
+          ? "—"
+          : t.referrers.map((r) => (
+              <div key={r.digest}>
+                {KIND[r.artifactType ?? ""] ?? r.artifactType ?? r.mediaType} <code title={r.digest}>{shortDigest(r.digest)}</code> {bytes(r.size)}
+              </div>
+            )),
+    },
+    { header: "Synced", cell: (t) => <Time iso={t.lastSyncedAt} /> },
+    {
+      header: "Pull",
+      className: "pull",
+      cell: (t) => (
+        <>
+          <code data-testid="pull-command">{pullCommand(t)}</code>
+          <CopyButton text={pullCommand(t)} label="Copy pull command" />
+        </>
+      ),
+    },
+    {
+      header: "Delete",
+      hidden: !perms.operate,
+      cell: (t) => (
+        <ActionButton
+          label="Delete tag"
+          variant="danger"
+          testId={`delete-tag-${t.tag}`}
+          disabled={deleted.has(t.tag)}
+          confirm={`Delete ${d.repository}:${t.tag} from the mirror? Pulls of it fail until a sync copies it again (the next round does, while a content rule selects it).`}
+          run={async () => {
+            await api<DeletedTag>("DELETE", `/repositories/${encodeURIComponent(d.repository)}/tags/${encodeURIComponent(t.tag)}`);
+            setDeleted((s) => new Set([...s, t.tag]));
+            return "Deleted";
+          }}
+        />
+      ),
+    },
+  ];
   return (
     <>
       <p className="small">
@@ -67,75 +135,7 @@ export function RepoView({ initial, perms }: { initial: RepoPageData; perms: Per
           />
         </div>
       ) : null}
-      <div className="table-wrap">
-        <table className="table" data-testid="tag-table">
-          <thead>
-            <tr>
-              <th scope="col">Tag</th>
-              <th scope="col">Digest</th>
-              <th scope="col">Size</th>
-              <th scope="col">Platforms</th>
-              <th scope="col">Referrers</th>
-              <th scope="col">Synced</th>
-              <th scope="col">Pull</th>
-              {perms.operate ? <th scope="col">Delete</th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {d.tags.map((t) => {
-              const cmd = `docker pull ${host}/${d.repository}:${t.tag}`;
-              const gone = deleted.has(t.tag);
-              return (
-                <tr key={t.tag} className={gone ? "muted" : undefined}>
-                  <td>
-                    <code>{t.tag}</code> {gone ? <Pill value="deleted" /> : t.status !== "synced" ? <Pill value={t.status} /> : null}
-                    {t.errorCode ? <div className="error-text small">{t.errorCode}{t.errorMessage ? `: ${t.errorMessage}` : ""}</div> : null}
-                  </td>
-                  <td>
-                    <code title={t.digest ?? undefined}>{shortDigest(t.digest)}</code>
-                    {t.digest ? <CopyButton text={t.digest} label="Copy digest" /> : null}
-                    {t.upstreamDigest && t.upstreamDigest !== t.digest ? <div className="small muted">upstream {shortDigest(t.upstreamDigest)}</div> : null}
-                  </td>
-                  <td>{bytes(t.size)}</td>
-                  <td className="small">{t.platforms.length ? t.platforms.join(", ") : "—"}</td>
-                  <td className="small">
-                    {t.referrers.length === 0
-                      ? "—"
-                      : t.referrers.map((r) => (
-                          <div key={r.digest}>
-                            {KIND[r.artifactType ?? ""] ?? r.artifactType ?? r.mediaType} <code title={r.digest}>{shortDigest(r.digest)}</code> {bytes(r.size)}
-                          </div>
-                        ))}
-                  </td>
-                  <td>
-                    <Time iso={t.lastSyncedAt} />
-                  </td>
-                  <td className="pull">
-                    <code data-testid="pull-command">{cmd}</code>
-                    <CopyButton text={cmd} label="Copy pull command" />
-                  </td>
-                  {perms.operate ? (
-                    <td>
-                      <ActionButton
-                        label="Delete tag"
-                        variant="danger"
-                        testId={`delete-tag-${t.tag}`}
-                        disabled={gone}
-                        confirm={`Delete ${d.repository}:${t.tag} from the mirror? Pulls of it fail until a sync copies it again (the next round does, while a content rule selects it).`}
-                        run={async () => {
-                          await api<DeletedTag>("DELETE", `/repositories/${encodeURIComponent(d.repository)}/tags/${encodeURIComponent(t.tag)}`);
-                          setDeleted((s) => new Set([...s, t.tag]));
-                          return "Deleted";
-                        }}
-                      />
-                    </td>
-                  ) : null}
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+      <DataTable rows={d.tags} columns={columns} rowKey={(t) => t.tag} rowProps={(t) => ({ className: deleted.has(t.tag) ? "muted" : undefined })} testId="tag-table" />
     </>
   );
 }
