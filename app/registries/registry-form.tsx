@@ -6,7 +6,7 @@ import { DataTable, type Column } from "../_components/table";
 import { ActionButton, FieldError, FormStatus, Pill, type Feedback } from "../_components/ui";
 import { api, errorMessage, issuesByField } from "../_lib/api";
 import type { Connection, Preview, Registry } from "../_lib/types";
-import { EMPTY_RULE, extraConfig, fromConfig, NO_SECRETS, toInput, type Rule, type State, type StoredSecrets } from "./registry-model";
+import { credentialsProblem, EMPTY_RULE, extraConfig, fromConfig, NO_SECRETS, toInput, type Rule, type State, type StoredSecrets } from "./registry-model";
 import { SecretFields } from "./secret-fields";
 import { UrlHealthList } from "./url-health";
 
@@ -71,6 +71,12 @@ export function RegistryForm({ initial, secrets = NO_SECRETS }: { initial: Regis
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
+    const problem = credentialsProblem(s, secrets);
+    if (problem) {
+      setIssues({ credentials: problem });
+      setFb({ kind: "error", text: problem });
+      return;
+    }
     setFb({ kind: "pending", text: editing ? "Saving…" : "Creating…" });
     try {
       const saved = editing ? await api<Registry>("PUT", `/registries/${encodeURIComponent(initial.name)}`, input()) : await api<Registry>("POST", "/registries", input());

@@ -20,6 +20,15 @@ export interface Rule {
 /** Where upstream credentials come from (one source at most, as lib/oci/credentials.ts has it). */
 export type CredSource = "none" | "password" | "identityToken" | "registryToken" | "dockerConfig";
 
+/** How the form names each source (its select and its messages). */
+export const CRED_SOURCE_LABELS: Record<CredSource, string> = {
+  none: "None (anonymous)",
+  password: "Username and password",
+  identityToken: "Identity (OAuth2 refresh) token",
+  registryToken: "Registry bearer token",
+  dockerConfig: "Docker config.json (credential helpers)",
+};
+
 /** Which secrets the registry has stored (never their values). */
 export interface StoredSecrets {
   credentials: Exclude<CredSource, "none" | "dockerConfig"> | null;
@@ -119,6 +128,21 @@ function credentialsInput(s: State, stored: StoredSecrets): Record<string, unkno
   // Nothing typed: keep what is stored, unless it is of another kind than the one chosen (the
   // API then reports the missing value under `credentials`).
   return stored.credentials === s.credSource ? undefined : {};
+}
+
+/**
+ * Why the form cannot be sent as it is, for the credentials field; null when it can. Stored
+ * credentials are kept only while their own kind is chosen: choosing another static kind replaces
+ * them, so it needs the new value. Said here, before sending, rather than as the API's bare
+ * "credentials" error, and naming how to keep what is stored.
+ */
+export function credentialsProblem(s: State, stored: StoredSecrets): string | null {
+  if (s.credSource !== "password" && s.credSource !== "identityToken" && s.credSource !== "registryToken") return null;
+  if (stored.credentials === s.credSource) return null;
+  if (s.credSource === "password" ? s.username || s.password : s.token) return null;
+  const what = s.credSource === "password" ? "a username and password" : "the token";
+  const keep = stored.credentials ? `choose "${CRED_SOURCE_LABELS[stored.credentials]}" again to keep the stored credentials` : `choose "${CRED_SOURCE_LABELS.none}"`;
+  return `Enter ${what} for "${CRED_SOURCE_LABELS[s.credSource]}", or ${keep}.`;
 }
 
 /** The API input for the form's state; `extra` keeps config keys the form has no field for. */

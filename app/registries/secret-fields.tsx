@@ -6,17 +6,11 @@
  * whose credHelpers/credsStore helpers (`docker-credential-<name>`) Ferry runs (lib/oci).
  */
 import type { ReactNode } from "react";
-import type { CredSource, State, StoredSecrets } from "./registry-model";
+import { CRED_SOURCE_LABELS, type CredSource, type State, type StoredSecrets } from "./registry-model";
 
 type FieldProps = (key: string) => { "aria-invalid": boolean | undefined; "aria-describedby": string };
 
-const SOURCES: Array<{ value: CredSource; label: string }> = [
-  { value: "none", label: "None (anonymous)" },
-  { value: "password", label: "Username and password" },
-  { value: "identityToken", label: "Identity (OAuth2 refresh) token" },
-  { value: "registryToken", label: "Registry bearer token" },
-  { value: "dockerConfig", label: "Docker config.json (credential helpers)" },
-];
+const SOURCES = (Object.keys(CRED_SOURCE_LABELS) as CredSource[]).map((value) => ({ value, label: CRED_SOURCE_LABELS[value] }));
 
 function Stored({ set, what }: { set: boolean; what: string }) {
   return (

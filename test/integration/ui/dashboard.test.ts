@@ -352,6 +352,21 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     expect(html).not.toContain(PASSWORD);
     await shot("registry-form-tls");
 
+    // Choosing another kind of credentials without typing the new value is stopped at the field
+    // (not sent for the API's bare error), says how to keep the stored ones, and changes nothing.
+    await page.getByLabel("Credentials source").selectOption("registryToken");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.locator("#err-credentials").textContent()).toMatch(/Enter the token for "Registry bearer token", or choose "Username and password" again to keep the stored credentials/);
+    expect(await page.getByLabel("Token", { exact: true }).getAttribute("aria-invalid")).toBe("true");
+    expect(await page.getByTestId("stored-credentials").textContent()).toBe("set");
+    await page.getByLabel("Credentials source").selectOption("password");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.locator(".feedback.ok", { hasText: "Saved" }).count()).toBe(1);
+    expect(await page.locator("#err-credentials").textContent()).toBe("");
+    await page.reload();
+    await expect.poll(() => page.getByTestId("stored-credentials").textContent()).toBe("set");
+    expect(await page.getByLabel("Credentials source").inputValue()).toBe("password");
+
     // Switching to a Docker config.json (its credential helpers) drops the stored credentials.
     await page.getByLabel("Credentials source").selectOption("dockerConfig");
     await page.getByLabel("Docker config path").fill("/etc/ferry/docker-config.json");
