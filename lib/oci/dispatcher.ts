@@ -8,9 +8,22 @@ import { Agent, EnvHttpProxyAgent, type Dispatcher } from "undici";
 import type { ResolvedClientOptions } from "./options";
 import { guardedConnector } from "./redirect-guard";
 
-function proxyFromEnv(): boolean {
+/**
+ * The proxy settings, read once when the dispatcher is created (lower case first, as undici and
+ * curl do). NO_PROXY is snapshotted too: undici would re-read it on every request while the
+ * proxy URLs stay fixed, so a later change of the environment would half-apply.
+ */
+function proxySettings(o: ResolvedClientOptions): { httpProxy?: string; httpsProxy?: string; noProxy: string } | undefined {
+  if (o.proxy === false) return undefined;
   const e = process.env;
-  return Boolean(e.HTTPS_PROXY || e.https_proxy || e.HTTP_PROXY || e.http_proxy);
+  const httpProxy = o.proxy?.httpProxy ?? (e.http_proxy || e.HTTP_PROXY || undefined);
+  const httpsProxy = o.proxy?.httpsProxy ?? (e.https_proxy || e.HTTPS_PROXY || undefined);
+  if (!httpProxy && !httpsProxy) return undefined;
+  return {
+    ...(httpProxy ? { httpProxy } : {}),
+    ...(httpsProxy ? { httpsProxy } : {}),
+    noProxy: o.proxy?.noProxy ?? e.no_proxy ?? e.NO_PROXY ?? "",
+  };
 }
 
 /** Builds the dispatcher for one registry. */
@@ -31,12 +44,14 @@ export function createDispatcher(o: ResolvedClientOptions): Dispatcher {
   };
   // Direct connections go through the address guard (no redirects or realms into internal
   // networks); through a proxy, the proxy resolves names and owns the egress policy.
-  if (o.proxy === false || (o.proxy === undefined && !proxyFromEnv())) {
-    return new Agent({ ...common, connect: guardedConnector(new URL(o.url), common.connect) });
-  }
+  const proxy = proxySettings(o);
+  if (!proxy) return new Agent({ ...common, connect: guardedConnector(new URL(o.url), common.connect) });
   return new EnvHttpProxyAgent({
     ...common,
     requestTls: tls,
-    ...(o.proxy ? o.proxy : {}),
+    // http:// registries go through an http proxy as absolute-URI requests, as Go's net/http
+    // (zot, docker) does; many proxies refuse CONNECT to ports other than 443.
+    proxyTunnel: false,
+    ...proxy,
   });
 }
