@@ -1,5 +1,6 @@
 "use client";
 import { useState } from "react";
+import { FilterButtons, FilterForm } from "../_components/filters";
 import { DataTable, LoadMore, type Column } from "../_components/table";
 import { Empty, FormStatus, Pill, Time } from "../_components/ui";
 import { usePaged } from "../_lib/paged";
@@ -28,12 +29,9 @@ export function AuditList({ initial }: { initial: Page<AuditRow> }) {
   return (
     <>
       <h1>Audit log</h1>
-      <form
-        className="filters"
-        aria-label="Filter the audit log"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const d = new FormData(e.currentTarget);
+      <FilterForm
+        label="Filter the audit log"
+        onFilter={(d) => {
           const f = { actor: String(d.get("actor") ?? "").trim(), action: String(d.get("action") ?? "").trim() };
           setFilters(f);
           void load(f);
@@ -52,12 +50,8 @@ export function AuditList({ initial }: { initial: Page<AuditRow> }) {
             <option key={a} value={a} />
           ))}
         </datalist>
-        <div className="filter-buttons">
-          <button type="submit" className="btn primary">
-            Filter
-          </button>
-        </div>
-      </form>
+        <FilterButtons submit="Filter" />
+      </FilterForm>
       <FormStatus fb={fb} />
       <DataTable rows={items} columns={COLUMNS} rowKey={(e) => e.id} testId="audit-table" empty={<Empty title="No audit entries match" />} />
       <LoadMore cursor={cursor} label="Load older entries" onMore={(c) => void load(filters, c)} />

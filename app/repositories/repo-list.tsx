@@ -1,6 +1,7 @@
 "use client";
 import Link from "next/link";
 import { useEffect, useState } from "react";
+import { FilterButtons, FilterForm, RegistrySelect } from "../_components/filters";
 import { DataTable, LoadMore, type Column } from "../_components/table";
 import { Empty, FormStatus, Time } from "../_components/ui";
 import { bytes } from "../_lib/format";
@@ -60,37 +61,22 @@ export function RepoList(props: { registries: string[]; filters: Filters; initia
   return (
     <>
       <h1>Repositories</h1>
-      <form
-        className="filters"
-        aria-label="Filter repositories"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const d = new FormData(e.currentTarget);
+      <FilterForm
+        label="Filter repositories"
+        onFilter={(d) => {
           const f = { registry: String(d.get("registry") ?? ""), prefix: String(d.get("prefix") ?? "").trim() };
           setFilters(f);
           window.history.replaceState(null, "", `/repositories${qs(f) ? `?${qs(f)}` : ""}`);
           void load(f);
         }}
       >
-        <label>
-          Registry
-          <select name="registry" defaultValue={filters.registry}>
-            <option value="">all</option>
-            {props.registries.map((r) => (
-              <option key={r}>{r}</option>
-            ))}
-          </select>
-        </label>
+        <RegistrySelect registries={props.registries} value={filters.registry} />
         <label>
           Name starts with
           <input name="prefix" defaultValue={filters.prefix} placeholder="library/" />
         </label>
-        <div className="filter-buttons">
-          <button type="submit" className="btn primary">
-            Search
-          </button>
-        </div>
-      </form>
+        <FilterButtons submit="Search" />
+      </FilterForm>
       <FormStatus fb={fb} />
       <DataTable
         rows={items}

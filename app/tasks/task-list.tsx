@@ -1,6 +1,7 @@
 "use client";
 import Link from "next/link";
 import { useEffect, useRef, useState } from "react";
+import { FilterButtons, FilterForm, RegistrySelect } from "../_components/filters";
 import { DataTable, LoadMore, type Column } from "../_components/table";
 import { Empty, FormStatus, LiveBadge, Pill, Progress, Time } from "../_components/ui";
 import { api } from "../_lib/api";
@@ -115,27 +116,16 @@ export function TaskList(props: { registries: string[]; filters: TaskFilters; in
         <h1>Tasks</h1>
         <LiveBadge status={status} />
       </div>
-      <form
-        className="filters"
-        aria-label="Filter tasks"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const d = new FormData(e.currentTarget);
+      <FilterForm
+        label="Filter tasks"
+        onFilter={(d) => {
           const v = (k: string) => (String(d.get(k) ?? "").trim() || undefined);
           const since = v("since");
           const until = v("until");
           apply({ registry: v("registry"), status: v("status"), kind: v("kind"), repository: v("repository"), since: since ? new Date(since).toISOString() : undefined, until: until ? new Date(until).toISOString() : undefined });
         }}
       >
-        <label>
-          Registry
-          <select name="registry" defaultValue={filters.registry ?? ""}>
-            <option value="">all</option>
-            {props.registries.map((r) => (
-              <option key={r}>{r}</option>
-            ))}
-          </select>
-        </label>
+        <RegistrySelect registries={props.registries} value={filters.registry ?? ""} />
         <label>
           Status
           <select name="status" defaultValue={filters.status ?? ""}>
@@ -166,19 +156,12 @@ export function TaskList(props: { registries: string[]; filters: TaskFilters; in
           Queued before
           <input type="datetime-local" name="until" defaultValue={toLocal(filters.until)} />
         </label>
-        <div className="filter-buttons">
-          <button type="submit" className="btn primary">
-            Apply
-          </button>
-          <button
-            type="reset"
-            className="btn plain"
-            onClick={() => apply({})}
-          >
+        <FilterButtons submit="Apply">
+          <button type="reset" className="btn plain" onClick={() => apply({})}>
             Clear
           </button>
-        </div>
-      </form>
+        </FilterButtons>
+      </FilterForm>
       <FormStatus fb={fb} />
       <DataTable
         rows={items}
