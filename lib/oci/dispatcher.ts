@@ -44,10 +44,14 @@ export function createDispatcher(o: ResolvedClientOptions): Dispatcher {
   };
   // Direct connections go through the address guard (no redirects or realms into internal
   // networks); through a proxy, the proxy resolves names and owns the egress policy.
+  const connect = guardedConnector(new URL(o.url), common.connect);
   const proxy = proxySettings(o);
-  if (!proxy) return new Agent({ ...common, connect: guardedConnector(new URL(o.url), common.connect) });
+  if (!proxy) return new Agent({ ...common, connect });
   return new EnvHttpProxyAgent({
     ...common,
+    // Used only by the direct Agent for NO_PROXY hosts (often the internal ones): guarded too.
+    // Proxied connections use requestTls for the tunnel and their own connector to the proxy.
+    connect,
     requestTls: tls,
     // http:// registries go through an http proxy as absolute-URI requests, as Go's net/http
     // (zot, docker) does; many proxies refuse CONNECT to ports other than 443.

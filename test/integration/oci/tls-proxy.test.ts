@@ -7,6 +7,7 @@
 import http from "node:http";
 import net, { type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { digestOf, makeImage, redirectTo, startHostileRegistry, type HostileRegistry } from "../../helpers/hostile-registry";
 import { pushImage, type PushedManifest } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { startTlsFront, TLS, type TlsFront } from "../../helpers/tls-fixtures";
@@ -103,6 +104,7 @@ describe.skipIf(!registryAvailable())("RegistryClient transport: TLS, mTLS, plai
   let mtlsFront: TlsFront;
   let proxy: ForwardProxy;
   let image: PushedManifest;
+  let hostile: HostileRegistry | undefined;
   const clients: RegistryClient[] = [];
 
   function client(options: RegistryClientOptions, env: Parameters<typeof clientWithEnv>[0] = {}): RegistryClient {
@@ -128,6 +130,7 @@ describe.skipIf(!registryAvailable())("RegistryClient transport: TLS, mTLS, plai
   });
   afterAll(async () => {
     for (const c of clients) await c.close();
+    await hostile?.close();
     await proxy?.close();
     await mtlsFront?.close();
     await tlsFront?.close();
@@ -184,10 +187,17 @@ describe.skipIf(!registryAvailable())("RegistryClient transport: TLS, mTLS, plai
       expect(new Set(mtlsFront.clientNames)).toEqual(new Set(["ferry-test-client"]));
     });
 
-    it("keeps a key that does not load out of the error", async () => {
+    it("fails (never hangs) on a key that does not load, direct, through a proxy or bypassing it, keeping it out of the error", async () => {
       const bad = TLS.clientKey.replace(KEY_LINE, KEY_LINE.split("").reverse().join(""));
-      const err = await failure(client({ url: mtlsFront.url, tls: { ca: TLS.caCert, cert: TLS.clientCert, key: bad } }).ping());
-      expect(err.message).not.toContain(bad.split("\n")[2]!);
+      const tls = { ca: TLS.caCert, cert: TLS.clientCert, key: bad };
+      const envs = [{}, { HTTPS_PROXY: proxy.url }, { HTTPS_PROXY: proxy.url, NO_PROXY: "127.0.0.1" }];
+      for (const env of envs) {
+        // tls.connect throws synchronously on such a key; a throw lost inside undici would leave
+        // the request pending, which the signal turns into ABORTED.
+        const err = await failure(client({ url: mtlsFront.url, tls }, env).ping({ signal: AbortSignal.timeout(8_000) }));
+        expect(err.code, JSON.stringify(env)).not.toBe("ABORTED");
+        expect(err.message).not.toContain(bad.split("\n")[2]!);
+      }
     });
   });
 
@@ -244,6 +254,19 @@ describe.skipIf(!registryAvailable())("RegistryClient transport: TLS, mTLS, plai
       await pull(client({ url: tlsFront.url, tls: { ca: TLS.caCert }, proxy: false }, { HTTPS_PROXY: proxy.url }));
       await pull(client({ url: tlsFront.url, tls: { ca: TLS.caCert }, proxy: { httpsProxy: proxy.url, noProxy: "127.0.0.1" } }));
       expect(proxy.connects).toHaveLength(tunnels);
+    });
+
+    it("keeps the address guard for NO_PROXY hosts, which connect directly", async () => {
+      // A blob redirect to the metadata address, listed in NO_PROXY so nothing proxies it: the
+      // direct connection must be refused before any packet, as without a proxy.
+      const image = makeImage();
+      hostile = await startHostileRegistry(image);
+      hostile.answer = redirectTo("http://169.254.169.254/latest/meta-data/");
+      proxy.forwarded.length = 0;
+      const c = client({ url: hostile.url }, { HTTP_PROXY: proxy.url, NO_PROXY: "127.0.0.1,169.254.169.254" });
+      const err = await failure(c.getBlobBytes("x/app", digestOf(image.layer)));
+      expect(err.code).toBe("ADDRESS_REFUSED");
+      expect(proxy.forwarded).toEqual([]);
     });
 
     it("reads the environment when the client is created, not later", async () => {
