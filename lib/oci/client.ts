@@ -91,6 +91,10 @@ export class RegistryClient {
   private lastRateLimit: RateLimitInfo | undefined;
   /** Until when the referrers API is taken as missing (see REFERRERS_API_RECHECK_MS). */
   private referrersApiMissingUntil = 0;
+  /** Whether the referrers API ever answered; until it has, one call at a time asks (see `referrers`). */
+  private referrersApiSeen = false;
+  /** The call currently finding out whether the referrers API exists; others wait for its answer. */
+  private referrersProbe: Promise<void> | null = null;
   private closed = false;
 
   constructor(options: RegistryClientOptions) {
@@ -335,9 +339,16 @@ export class RegistryClient {
     validateRepository(repository);
     validateDigest(digest);
     const filter = (ds: Descriptor[]) => (opts.artifactType ? ds.filter((d) => d.artifactType === opts.artifactType) : ds);
+    // Tags and index children look up referrers concurrently; without this, every one of the
+    // first wave would ask a registry that lacks the API before the first 404 is remembered.
+    while (this.referrersProbe) await this.referrersProbe;
     if (Date.now() >= this.referrersApiMissingUntil) {
+      let release: (() => void) | undefined;
+      if (!this.referrersApiSeen) this.referrersProbe = new Promise<void>((r) => (release = r));
       try {
-        return { descriptors: await this.referrersApi(repository, digest, opts, filter), source: "api" };
+        const descriptors = await this.referrersApi(repository, digest, opts, filter);
+        this.referrersApiSeen = true;
+        return { descriptors, source: "api" };
       } catch (err) {
         if (!isOciError(err) || !["NOT_FOUND", "UNSUPPORTED", "UPSTREAM_4XX", "NAME_UNKNOWN", "MANIFEST_UNKNOWN"].includes(err.code) || err.status === 401 || err.status === 403) {
           throw err;
@@ -345,6 +356,12 @@ export class RegistryClient {
         // A plain 404 (no registry error code: no such route) or a non-index answer says the
         // registry lacks the API; MANIFEST_UNKNOWN/NAME_UNKNOWN may be about this image only.
         if (err.code === "NOT_FOUND" || err.code === "UNSUPPORTED") this.referrersApiMissingUntil = Date.now() + REFERRERS_API_RECHECK_MS;
+        else this.referrersApiSeen = true; // an answer about this image: the route exists
+      } finally {
+        if (release) {
+          this.referrersProbe = null;
+          release();
+        }
       }
     }
     const tag = referrersTag(digest);

@@ -3,6 +3,9 @@
  * distribution API (monolithic uploads), so tests control every byte and media type.
  */
 import { createHash, randomBytes } from "node:crypto";
+// undici's own fetch, not Node's built-in one: importing undici 7 (lib/oci does) installs its Agent
+// as the global dispatcher, which Node 20's bundled fetch then misuses ("invalid content-length").
+import { fetch } from "undici";
 import type { TestRegistry } from "./registry";
 
 export const MT = {
