@@ -246,20 +246,33 @@ export class GeneratorCoordinator {
         await saveGenerator(sql, registryId, round, { state: s, phase, ...(s.done ? { lastError: null } : {}) });
         return;
       }
-      // Queue first, then move the cursor: a crash in between re-offers this repository to the
-      // next leader, where the live task's dedupe key absorbs it.
-      await enqueue(sql, {
-        kind: "syncRepo",
-        registryId,
-        repository: task.repo,
-        priority: PRIORITY.periodic,
-        trigger: generatorTrigger(round),
-        maxAttempts: reg.maxAttempts,
-      });
-      inFlight++;
+      // Queue first, then move the cursor: a crash (or a lost database) in between re-offers this
+      // repository to the next leader. A live task's dedupe key absorbs that; one that already
+      // finished would not, so a repository this round has queued before is skipped: once per round.
+      if (!(await this.#queuedInRound(registryId, round, task.repo))) {
+        await enqueue(sql, {
+          kind: "syncRepo",
+          registryId,
+          repository: task.repo,
+          priority: PRIORITY.periodic,
+          trigger: generatorTrigger(round),
+          maxAttempts: reg.maxAttempts,
+        });
+        inFlight++;
+      }
       const ok = await saveGenerator(sql, registryId, round, { state: gen.getState(), phase: "syncing", lastError: null });
       if (!ok) return;
     }
+  }
+
+  async #queuedInRound(registryId: string, round: number, repository: string): Promise<boolean> {
+    const rows = await this.#o.sql.query<{ one: number }>(
+      `SELECT 1 AS one FROM task WHERE registry_id = $1::uuid AND trigger = $2 AND kind = 'syncRepo' AND repository = $3 LIMIT 1`,
+      registryId,
+      generatorTrigger(round),
+      repository,
+    );
+    return rows.length > 0;
   }
 
   async #liveTasks(registryId: string, round: number): Promise<number> {
