@@ -369,6 +369,9 @@ async function main(): Promise<void> {
         const prof = process.env.BENCH_CPU_PROF ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
         let firstCounts: Map<string, number> | undefined;
         proxy?.reset();
+        // Flush what the previous tool wrote (skopeo writes ~1.8 GB per run): otherwise its
+        // writeback lands in the next tool's run and is billed to it.
+        await run("sync", []);
         const regCpu0 = await processCpuMs(registryPid);
         const nodeArgs = [...prof, ...process.execArgv, path.join(root, "bench/sync-vs-skopeo.ts"), "--ferry-child", proxy?.url ?? reg.url, storeDir];
         const strace = process.env.BENCH_STRACE ? ["-f", "-c", "-o", `${process.env.BENCH_STRACE}.${path.basename(root)}.${i}`, process.execPath] : undefined;
@@ -397,10 +400,12 @@ async function main(): Promise<void> {
         await rm(storeDir, { recursive: true, force: true });
       }
       if (ferryOnly) continue;
+      await run("sync", []);
       const s1 = await run("/usr/bin/skopeo", skopeoArgs);
       skopeoMs.push(s1.ms);
       await rm(skopeoDir, { recursive: true, force: true });
       await run("mkdir", ["-p", curlDir]);
+      await run("sync", []);
       const c = await run("xargs", ["-P8", "-L1", "curl", "-sSf", "-o"], { input: curlList });
       curlMs.push(c.ms);
       await rm(curlDir, { recursive: true, force: true });

@@ -27,9 +27,10 @@ export interface OnDemandSource {
   /**
    * A mirrored tag is about to be served: check upstream first when its check is due (the
    * registry's manifestCheckInterval). Never throws: when upstream fails, the cached image is
-   * served (stale-on-error).
+   * served (stale-on-error). Resolves true when it asked upstream (the tag may have moved, so
+   * the store is read again), false when the check was not due.
    */
-  refreshTag?(repo: string, tag: string): Promise<void>;
+  refreshTag?(repo: string, tag: string): Promise<boolean>;
 }
 
 export interface V2HandlerOptions {
@@ -185,7 +186,7 @@ export function createV2Handler(options: V2HandlerOptions) {
       const stored = await store.getManifest(repo, reference);
       count("hit");
       if (!options.onDemand?.refreshTag || reference.includes(":")) return stored;
-      await options.onDemand.refreshTag(repo, reference);
+      if (!(await options.onDemand.refreshTag(repo, reference))) return stored;
       return await store.getManifest(repo, reference);
     } catch (err) {
       if ((err as { code?: string }).code !== "NOT_FOUND" || !options.onDemand) throw err;

@@ -99,12 +99,12 @@ export class OnDemand implements OnDemandSource {
     }
   }
 
-  async refreshTag(localRepo: string, tag: string): Promise<void> {
+  async refreshTag(localRepo: string, tag: string): Promise<boolean> {
     const e = (await this.o.services.all()).find((c) => c.enabled && c.config.onDemand && c.service.upstreamRepoFor(localRepo) !== null);
-    if (!e) return; // mirrored periodically (or no longer mapped): the rounds keep it fresh
+    if (!e) return false; // mirrored periodically (or no longer mapped): the rounds keep it fresh
     const key = `${e.id}\0${localRepo}\0${tag}`;
     const remembered = this.#checkedAt.get(key);
-    if (remembered !== undefined && Date.now() - remembered < e.config.manifestCheckIntervalMs) return;
+    if (remembered !== undefined && Date.now() - remembered < e.config.manifestCheckIntervalMs) return false;
     const rows = await this.o.sql.query<{ last_checked_at: Date | null }>(
       `SELECT last_checked_at FROM tag_sync_state WHERE registry_id = $1::uuid AND repository = $2 AND tag = $3`,
       e.id,
@@ -116,7 +116,7 @@ export class OnDemand implements OnDemandSource {
       this.#checkedAt.delete(key);
       this.#checkedAt.set(key, checked);
       if (this.#checkedAt.size > CHECKED_CACHE_MAX) this.#checkedAt.delete(this.#checkedAt.keys().next().value!);
-      return;
+      return false;
     }
     try {
       const { task } = await enqueue(this.o.sql, {
@@ -137,6 +137,7 @@ export class OnDemand implements OnDemandSource {
     } catch (err) {
       this.o.log.warn({ registry: e.name, repository: localRepo, tag, err: (err as Error).message }, "upstream check failed; serving the cached image");
     }
+    return true;
   }
 
   async ensureReferrers(localRepo: string, digest: string): Promise<void> {
