@@ -31,7 +31,7 @@ import { Pool } from "undici";
 import { freePort } from "../lib/db";
 import { enqueue, PRIORITY, sqlFromPrisma } from "../lib/scheduler";
 import { startRegistry, type TestRegistry } from "../test/helpers/registry";
-import { startBenchFerry, type BenchFerry } from "./ferry-server";
+import { startBenchFerry, type BenchFerry, benchApi as api } from "./ferry-server";
 import { fmt, onInterrupt, summarize } from "./harness";
 import { fillRegistry, makeImage } from "./registry-content";
 
@@ -53,17 +53,6 @@ const REGISTRIES = Number(values.registries);
 const REPOS = Number(values.repos);
 const HISTORY = Number(values.history);
 const EVENTS = Number(values.events);
-
-async function api(ferry: BenchFerry, method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${ferry.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: ferry.auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 async function setup(ferry: BenchFerry, reg: TestRegistry): Promise<string[]> {
   const deadPort = await freePort();

@@ -113,3 +113,15 @@ export async function startBenchFerry(options: BenchFerryOptions = {}): Promise<
     throw err;
   }
 }
+
+/** One REST call to the bench Ferry as its admin; throws with the body on a non-2xx answer. */
+export async function benchApi(ferry: BenchFerry, method: string, path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${ferry.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: ferry.auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}

@@ -32,7 +32,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startFaultProxy, type FaultKind, type FaultProxy } from "../test/helpers/fault-proxy";
 import { startRegistry, type TestRegistry } from "../test/helpers/registry";
-import { startBenchFerry, type BenchFerry } from "./ferry-server";
+import { startBenchFerry, type BenchFerry, benchApi as api } from "./ferry-server";
 import { onInterrupt } from "./harness";
 import { fillRegistry, makeImage, MT } from "./registry-content";
 
@@ -104,17 +104,6 @@ interface Sample {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const pad = (n: number, w: number) => String(n).padStart(w, "0");
-
-async function api(ferry: BenchFerry, method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${ferry.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: ferry.auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 /** Drains the fault proxy's log into the totals, so its arrays do not grow for an hour. */
 function drainProxy(proxy: FaultProxy): void {
