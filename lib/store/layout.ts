@@ -28,7 +28,19 @@ import { assertRepoName, parseDigest } from "./names";
 
 export const LAYOUT_DIR = "_oci";
 
+/**
+ * How long a path that passed the read fence is trusted without another realpath. realpath walks
+ * every component (a readlink each) and was the largest CPU cost of a manifest GET; at hundreds of
+ * pulls a second one check per path per second is enough. Only successes are remembered (a
+ * repository appearing is seen at once), and planting a symlink needs write access to the store.
+ */
+const FENCE_TTL_MS = 1000;
+const FENCE_CACHE_MAX = 10_000;
+
 export class Layout {
+  /** Paths that passed the fence, with the time they stop being trusted. */
+  private readonly fenced = new Map<string, number>();
+
   /** `root` must already be a real path (no symlinks); openStore resolves it once. */
   constructor(readonly root: string) {}
 
@@ -89,6 +101,8 @@ export class Layout {
   }
 
   private async resolveExact(repo: string, expected: string): Promise<string | null> {
+    const now = Date.now();
+    if ((this.fenced.get(expected) ?? 0) > now) return expected;
     let real: string;
     try {
       real = await realpath(expected);
@@ -101,6 +115,8 @@ export class Layout {
         details: { repository: repo },
       });
     }
+    if (this.fenced.size >= FENCE_CACHE_MAX) this.fenced.clear();
+    this.fenced.set(expected, now + FENCE_TTL_MS);
     return real;
   }
 
