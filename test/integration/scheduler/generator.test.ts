@@ -1,23 +1,27 @@
 /**
- * The generator's persisted backoff, end to end: a real SyncService asks a registry whose
- * catalog fails (a node:http fake: a real registry cannot be told to fail), and the
- * coordinator's rows in generator_state must show waitTime 2 s, 4 s, then the poll-interval cap,
- * and 0 again once the catalog answers.
+ * The generator end to end against a node:http fake catalog (a real registry cannot be told to
+ * fail), with a real SyncService and the coordinator's rows in generator_state:
+ * - persisted backoff: waitTime 2 s, 4 s, then the poll-interval cap, and 0 again once the catalog
+ *   answers;
+ * - once per round: a repository re-offered after a lost cursor save (a crash or a dead database
+ *   between queuing and saving) whose task already finished is not queued again. Tasks are claimed
+ *   and completed through the queue's own functions, as a worker would.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, type Db } from "../../../lib/db";
 import { createLogger } from "../../../lib/observability";
-import { GeneratorCoordinator, sqlFromPrisma, type Sql } from "../../../lib/scheduler";
+import { claim, complete, GeneratorCoordinator, sqlFromPrisma, type Sql } from "../../../lib/scheduler";
 import { FsStore } from "../../../lib/store";
-import { createSyncService, MemoryTagState } from "../../../lib/sync";
+import { createSyncService, MemoryTagState, type SyncService } from "../../../lib/sync";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
+import { waitFor } from "../../helpers/wait";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-describe("generator backoff", () => {
+describe("generator", () => {
   let tdb: TestDatabase;
   let db: Db;
   let sql: Sql;
@@ -25,6 +29,17 @@ describe("generator backoff", () => {
   let url: string;
   let tmp: string;
   let catalogUp = false;
+  let repositories: string[] = [];
+
+  const coordinatorFor = (registryId: string, service: SyncService, pollIntervalMs: number) =>
+    new GeneratorCoordinator({
+      sql,
+      databaseUrl: tdb.url,
+      log: createLogger({ level: "silent" }),
+      tickMs: 100,
+      registries: async () => [{ id: registryId }],
+      resolve: async () => ({ service, pollIntervalMs, maxAttempts: 1 }),
+    });
 
   beforeAll(async () => {
     tdb = await createTestDatabase();
@@ -35,7 +50,7 @@ describe("generator backoff", () => {
       if (req.url === "/v2/") return void res.writeHead(200, { "content-type": "application/json" }).end("{}");
       if (req.url?.startsWith("/v2/_catalog")) {
         if (!catalogUp) return void res.writeHead(500, { "content-type": "application/json" }).end('{"errors":[{"code":"UNKNOWN","message":"down"}]}');
-        return void res.writeHead(200, { "content-type": "application/json" }).end('{"repositories":[]}');
+        return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ repositories }));
       }
       res.writeHead(404).end();
     });
@@ -59,14 +74,7 @@ describe("generator backoff", () => {
       { store, registryId: registry.id, tagState: new MemoryTagState() },
     );
     const seen: number[] = [];
-    const coordinator = new GeneratorCoordinator({
-      sql,
-      databaseUrl: tdb.url,
-      log: createLogger({ level: "silent" }),
-      tickMs: 100,
-      registries: async () => [{ id: registry.id }],
-      resolve: async () => ({ service, pollIntervalMs: 5000, maxAttempts: 1 }),
-    });
+    const coordinator = coordinatorFor(registry.id, service, 5000);
     coordinator.start();
     try {
       const deadline = Date.now() + 30_000;
@@ -85,4 +93,39 @@ describe("generator backoff", () => {
       await service.close();
     }
   }, 40_000);
+
+  it("does not queue a repository again after a lost cursor save", { timeout: 60_000 }, async () => {
+    catalogUp = true;
+    repositories = ["a", "b", "c"];
+    const registry = await db.registry.create({ data: { name: "once", config: {} } });
+    const store = await FsStore.open(path.join(tmp, "once"));
+    const service = createSyncService(
+      { name: "once", urls: [url], pollInterval: "1h", maxRetries: 0, content: [{ prefix: "**" }] },
+      { store, registryId: registry.id, tagState: new MemoryTagState() },
+    );
+    const leader = () => coordinatorFor(registry.id, service, 3_600_000);
+    const repos = async () => (await db.task.findMany({ where: { registryId: registry.id, kind: "syncRepo" }, orderBy: { id: "asc" } })).map((t) => t.repository);
+    try {
+      const first = leader();
+      first.start();
+      await waitFor("three queued repositories", async () => (await repos()).length === 3, 20_000);
+      await first.stop();
+      // A worker finishes all three; then the cursor is rewound as if the save after the last
+      // queue had been lost (the statement that moves it never ran).
+      for (let t = await claim(sql, "w", 10_000); t; t = await claim(sql, "w", 10_000)) await complete(sql, t.id, "w", {});
+      await db.generatorState.update({ where: { registryId: registry.id }, data: { lastRepo: "", done: false } });
+
+      const second = leader();
+      second.start();
+      try {
+        await waitFor("the round to end", async () => (await db.generatorState.findUnique({ where: { registryId: registry.id } }))?.roundEndedAt != null, 20_000);
+      } finally {
+        await second.stop();
+      }
+      expect(await repos()).toEqual(["a", "b", "c"]);
+      expect((await db.generatorState.findUnique({ where: { registryId: registry.id } }))?.round).toBe(1);
+    } finally {
+      await service.close();
+    }
+  });
 });
