@@ -16,19 +16,10 @@ import { pushImage, type PushedManifest } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { startUpstreamProxy, type UpstreamProxy } from "../../helpers/upstream-proxy";
 import { has, parseProm, value, type Sample } from "./prom";
+import { waitFor } from "../../helpers/wait";
 
 const REPOS = ["apps/one", "apps/two", "apps/slow"];
 const TAGS = ["1.0", "2.0"];
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!registryAvailable())("metrics, request ids and config reload on a running Ferry", () => {
   let tmp: string;

@@ -20,21 +20,12 @@ import { pushImage } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { compareStoreWithUpstream } from "../../helpers/store-compare";
 import { startUpstreamProxy, type UpstreamProxy } from "../../helpers/upstream-proxy";
+import { waitFor } from "../../helpers/wait";
 
 const REPOS = Array.from({ length: 20 }, (_, i) => `crash/r${String(i).padStart(2, "0")}`);
 const TAGS = ["1", "2"];
 const KILLS = Number(process.env.FERRY_CRASH_KILLS ?? 22);
 const SEED = Number(process.env.FERRY_CRASH_SEED ?? 1234);
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync", () => {
   let tmp: string;
@@ -167,7 +158,7 @@ describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync",
       const [g] = await generatorSnapshot(sql);
       const live = await db.task.count({ where: { status: { in: ["queued", "running", "retrying"] } } });
       return g && g.roundEndedAt && live === 0 ? g : null;
-    });
+    }, 90_000);
     registryId = ended.registryId;
     expect(await db.task.count({ where: { status: "running" } })).toBe(0);
     const expired = await db.task.count({ where: { attempts: { gt: 1 } } });
@@ -183,7 +174,7 @@ describe.skipIf(!registryAvailable())("SIGKILL at random moments during a sync",
       const [g] = await generatorSnapshot(sql);
       const live = await db.task.count({ where: { status: { in: ["queued", "running", "retrying"] } } });
       return g && g.round > ended.round && g.roundEndedAt && live === 0 ? g : null;
-    });
+    }, 90_000);
     const finalTasks = await db.task.findMany({ where: { trigger: `generator:round-${final.round}` } });
     expect(finalTasks.map((t) => t.repository).sort()).toEqual(REPOS);
     for (const t of finalTasks) expect(t.status, `${t.repository}: ${t.errorCode} ${t.errorMessage}`).toBe("succeeded");

@@ -31,6 +31,7 @@ import { mulberry32, peakRate, startFaultProxy, type FaultProxy, type FaultRecor
 import { MT, pushBlob, pushManifest } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { compareStoreWithUpstream } from "../../helpers/store-compare";
+import { waitFor } from "../../helpers/wait";
 
 const log = createLogger({ level: "silent" });
 const REPOS = ["fx/alpha", "fx/beta", "fx/gamma", "fx/delta", "fx/multi"];
@@ -38,16 +39,6 @@ const MAX_RETRIES = 3;
 const RETRY_DELAY_MS = 20;
 
 type Service = ReturnType<typeof createSyncService>;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Runs one round of `service` as syncRepo tasks on a WorkerPool; returns the final task rows. */
 async function runRound(sql: Sql, db: Db, service: Service, trigger: string, opts: { maxAttempts?: number; timeoutMs?: number } = {}): Promise<TaskRecord[]> {
