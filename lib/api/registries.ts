@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Db } from "../db";
 import type { Prisma } from "../db/generated/client";
 import { AppError } from "../errors";
+import { invalidateApiCaches } from "./caches";
 import { generatorSnapshot, pauseRegistry, resetGenerator, resumeRegistry, triggerRound, type GeneratorStatus } from "../scheduler";
 import { openJson, registrySecretAad, sealJson, type RegistrySecret } from "../secrets";
 import { parseRegistryConfig } from "../sync";
@@ -153,8 +154,10 @@ export async function generators(env: ApiEnv, registry?: string): Promise<Genera
 export async function generatorOf(env: ApiEnv, name: string): Promise<GeneratorStatus> {
   const [g] = await generators(env, name);
   if (g) return g;
-  // No generator row yet: create it (the scheduler does the same lazily) and read it back.
+  // No generator row yet: create it (the scheduler does the same lazily) and read it back. The
+  // snapshot cache was filled before the row existed, so it must not answer the read-back.
   await pauseOrResume(env, name, null);
+  invalidateApiCaches(env);
   const [again] = await generators(env, name);
   if (!again) throw new AppError("NOT_FOUND", `registry ${name} has no generator`);
   return again;

@@ -128,7 +128,7 @@ describe("control API", () => {
     const noToken = await api("POST", "/registries", { session: true, body });
     expect(noToken.status).toBe(403);
     expect(noToken.json.code).toBe("CSRF_REJECTED");
-    const wrongToken = await api("POST", "/registries", { session: true, body, headers: { "x-csrf-token": "x" + csrf.slice(1) } });
+    const wrongToken = await api("POST", "/registries", { session: true, body, headers: { "x-csrf-token": (csrf.startsWith("x") ? "y" : "x") + csrf.slice(1) } });
     expect(wrongToken.status).toBe(403);
     const otherOrigin = await api("POST", "/registries", { session: true, body, headers: { "x-csrf-token": csrf, origin: "https://evil.example" } });
     expect(otherOrigin.status).toBe(403);
@@ -298,6 +298,20 @@ describe("control API", () => {
     expect(task.json.data.task.id).toBe(res.json.data.tasks.items[0].id);
     const paused = await gql(`mutation { pauseRegistry(registry: "docker") { paused } resumeRegistry(registry: "docker") { paused } }`, {}, { auth: tokens.operator!.token });
     expect(paused.json.data).toEqual({ pauseRegistry: { paused: true }, resumeRegistry: { paused: false } });
+  });
+
+  it("shows a new registry's generator at once, though the generator list was just read", async () => {
+    const admin = { auth: tokens.admin!.token };
+    // Fill the generator snapshot cache, then add a registry: it has no generator row yet.
+    expect((await gql("{ generators { registryName } }", {}, admin)).status).toBe(200);
+    expect((await api("POST", "/registries", { ...admin, body: { name: "fresh-gen", urls: ["https://fresh.example.com"] } })).status).toBe(201);
+    try {
+      const res = await gql(`{ registry(name: "fresh-gen") { generator { registryName phase paused } } }`, {}, admin);
+      expect(res.json.errors, res.text).toBeUndefined();
+      expect(res.json.data.registry.generator).toMatchObject({ registryName: "fresh-gen", paused: false });
+    } finally {
+      expect((await api("DELETE", "/registries/fresh-gen", admin)).status).toBe(200);
+    }
   });
 
   it("pushes generator changes to an SSE subscription", async () => {
