@@ -8,9 +8,12 @@ import { createHash } from "node:crypto";
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { AppError } from "../errors";
-import { isCode, ownedName } from "./layout";
+import { copyVerifiedTemp, LocalFile } from "./file-import";
+import { ownedName } from "./layout";
 import { parseDigest } from "./names";
+import { assertSize, mismatch, storeError } from "./write-errors";
+
+export { storeError } from "./write-errors";
 
 export type Body = Readable | AsyncIterable<Uint8Array | string>;
 
@@ -33,6 +36,8 @@ export async function writeVerifiedTemp(
   body: Body,
   durability: Durability,
 ): Promise<string> {
+  // A local file is copied in the kernel and its copy hashed off this thread (file-import.ts).
+  if (body instanceof LocalFile) return copyVerifiedTemp(tmpDir, digest, size, body.path, durability);
   const { algorithm, hex } = parseDigest(digest);
   assertSize(size);
   const tmp = join(tmpDir, ownedName());
@@ -165,24 +170,4 @@ async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
     const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
     off += bytesWritten;
   }
-}
-
-function assertSize(size: number): void {
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw new AppError("BAD_USER_INPUT", "invalid blob size", { details: { size } });
-  }
-}
-
-function mismatch(digest: string, size: number, got: string): AppError {
-  return new AppError("DIGEST_MISMATCH", "content does not match its digest and size", {
-    details: { digest, size, got },
-  });
-}
-
-/** Disk-full becomes STORE_FULL so the API can answer 507; everything else passes through. */
-export function storeError(err: unknown): unknown {
-  if (isCode(err, "ENOSPC") || isCode(err, "EDQUOT")) {
-    return new AppError("STORE_FULL", "the store's disk is full", { cause: err });
-  }
-  return err;
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { AppError } from "../errors";
 import { storeError, writeBytesTemp, writeVerifiedTemp, type Body } from "./atomic-write";
 import type { StoreContext } from "./context";
+import { LocalFile } from "./file-import";
 import { ensureRealDir, ownedName } from "./layout";
 import { linkFromPool, linkIfAbsent } from "./links";
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from "./manifest";
@@ -73,6 +74,10 @@ export class FsStaging implements Staging {
     await this.adopt(tmp, digest);
     this.blobs.set(digest, size);
     return { digest, size, deduped: false };
+  }
+
+  writeBlobFromFile(digest: string, size: number, path: string): Promise<BlobWriteResult> {
+    return this.writeBlob(digest, size, new LocalFile(path));
   }
 
   async linkExistingBlob(digest: string, size?: number): Promise<boolean> {

@@ -31,6 +31,11 @@ export interface Staging {
    */
   writeBlob(digest: string, size: number, body: Body): Promise<BlobWriteResult>;
   /**
+   * Same as writeBlob for a file on this host: copied in the kernel (copy_file_range), the copy
+   * hashed and flushed in a worker thread. The copy is what is verified, never `path` itself.
+   */
+  writeBlobFromFile(digest: string, size: number, path: string): Promise<BlobWriteResult>;
+  /**
    * Links a blob the store already holds (see `Store.hasBlob`); false when it holds no such blob.
    * With `size`, content of another size is refused (DIGEST_MISMATCH): a manifest that lies about
    * a blob's size must not be committed just because the bytes happen to be in the store.
