@@ -3,15 +3,20 @@
  * soon as it is verified (so a concurrent sync of another repository can dedupe against it), and
  * the staging folder holds a hard link to it; what is staged is remembered in memory. Reads never
  * look here, so a crashed writer's staging area is invisible and recovery simply deletes it.
+ *
+ * The folder is flat (`<alg>-<hex>`, no `blobs/<alg>/` subfolders) and is removed by unlinking the
+ * names this object created and one rmdir: an image costs one mkdir and one rmdir instead of
+ * three of each plus a recursive walk (per-image metadata syscalls were most of a small-image
+ * sync's CPU).
  */
 import { createHash } from "node:crypto";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { AppError } from "../errors";
 import { storeError, writeBytesTemp, writeVerifiedTemp, type Body } from "./atomic-write";
 import type { StoreContext } from "./context";
 import { LocalFile } from "./file-import";
-import { ensureRealDir, ownedName } from "./layout";
+import { ensureRealDir, isCode, ownedName } from "./layout";
 import { linkFromPool, linkIfAbsent } from "./links";
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from "./manifest";
 import { assertRepoName, assertTag, parseDigest, type DigestAlgorithm } from "./names";
@@ -32,6 +37,8 @@ export class FsStaging implements Staging {
   closed = false;
   /** Set for the duration of commitAll: the staging area must not change while it is moved. */
   committing = false;
+  /** Every name this object tried to create in `dir`, so discard can remove them without a walk. */
+  private readonly names = new Set<string>();
 
   private constructor(
     readonly id: string,
@@ -44,14 +51,14 @@ export class FsStaging implements Staging {
     assertRepoName(repo);
     const id = ownedName();
     const dir = join(ctx.layout.stagingDir, id);
-    await mkdir(join(dir, "blobs"), { recursive: true });
+    await mkdir(dir, { recursive: true });
     return new FsStaging(id, repo, dir, ctx);
   }
 
   /** The staging folder's name for `digest`; it keeps the inode alive until commit. */
   path(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
-    return join(this.dir, "blobs", algorithm, hex);
+    return join(this.dir, `${algorithm}-${hex}`);
   }
 
   async writeBlob(digest: string, size: number, body: Body): Promise<BlobWriteResult> {
@@ -136,12 +143,22 @@ export class FsStaging implements Staging {
 
   async discard(): Promise<void> {
     this.closed = true;
-    await rm(this.dir, { recursive: true, force: true });
+    const names = [...this.names];
+    this.names.clear();
+    await Promise.all(names.map((name) => unlink(name).catch(ignoreMissing)));
+    try {
+      await rmdir(this.dir);
+    } catch (err) {
+      if (isCode(err, "ENOENT")) return;
+      // A write still in flight when the image failed may have added a name after the unlinks.
+      await rm(this.dir, { recursive: true, force: true });
+    }
   }
 
   /** Links pooled content into staging; returns its size, or null when the pool lacks it. */
   private async linkExisting(digest: string): Promise<number | null> {
     const dst = this.path(digest);
+    this.names.add(dst);
     if (!(await linkFromPool(this.ctx.layout.poolPath(digest), dst))) return null;
     return (await stat(dst)).size;
   }
@@ -153,6 +170,7 @@ export class FsStaging implements Staging {
    */
   private async adopt(tmp: string, digest: string): Promise<void> {
     const staged = this.path(digest);
+    this.names.add(staged);
     try {
       await rename(tmp, staged);
     } catch (err) {
@@ -164,7 +182,6 @@ export class FsStaging implements Staging {
 
   private async ensureAlgorithm(algorithm: DigestAlgorithm): Promise<void> {
     if (this.algorithms.has(algorithm)) return;
-    await mkdir(join(this.dir, "blobs", algorithm), { recursive: true });
     await ensureRealDir(join(this.ctx.layout.poolDir, algorithm));
     this.algorithms.add(algorithm);
   }
@@ -174,4 +191,8 @@ export class FsStaging implements Staging {
 function discard(body: Body): void {
   const maybe = body as { destroy?: () => void };
   if (typeof maybe.destroy === "function") maybe.destroy();
+}
+
+function ignoreMissing(err: unknown): void {
+  if (!isCode(err, "ENOENT")) throw err;
 }
