@@ -5,7 +5,7 @@
  * the index before or after a commit, never a mix.
  */
 import { createHash } from "node:crypto";
-import { constants } from "node:fs";
+import { constants, type Stats } from "node:fs";
 import { lstat, open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -64,20 +64,85 @@ async function openRepoBlob(ctx: StoreContext, repo: string, digest: string) {
 }
 
 /**
- * Reads and parses a manifest the repository holds, re-hashing it (cheap at manifest sizes) so a
- * corrupted file is never served. Null when absent or when the blob is not a manifest.
+ * Verified manifest bytes per open store, by repository and digest, with the identity of the file
+ * they were read from. A hit costs one lstat instead of open, fstat, read, close and a hash: the
+ * bytes were hashed when read, and a file rewritten in place (new ctime/mtime) or replaced (new
+ * inode) is read and hashed again, so a corrupted file is still never served.
  */
-export async function readRepoManifest(
-  ctx: StoreContext,
-  repo: string,
-  digest: string,
-  declared?: string,
-): Promise<{ bytes: Buffer; parsed: ParsedManifest } | null> {
+const verifiedBytes = new WeakMap<StoreContext, ByteBoundedMap>();
+const VERIFIED_BYTES_BUDGET = 16 * 1024 * 1024;
+
+/** An LRU of buffers bounded by their total size. */
+class ByteBoundedMap {
+  #map = new Map<string, { key: string; bytes: Buffer }>();
+  #total = 0;
+  constructor(private readonly budget: number) {}
+  get(name: string): { key: string; bytes: Buffer } | undefined {
+    const v = this.#map.get(name);
+    if (v !== undefined) {
+      this.#map.delete(name);
+      this.#map.set(name, v);
+    }
+    return v;
+  }
+  set(name: string, v: { key: string; bytes: Buffer }): void {
+    if (v.bytes.byteLength > this.budget / 16) return;
+    this.delete(name);
+    this.#map.set(name, v);
+    this.#total += v.bytes.byteLength;
+    for (const [oldest, o] of this.#map) {
+      if (this.#total <= this.budget) break;
+      this.#map.delete(oldest);
+      this.#total -= o.bytes.byteLength;
+    }
+  }
+  delete(name: string): void {
+    const o = this.#map.get(name);
+    if (o === undefined) return;
+    this.#map.delete(name);
+    this.#total -= o.bytes.byteLength;
+  }
+}
+
+function fileIdentity(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+/** The verified bytes of the repository's `digest` when its file has not changed since read. */
+async function cachedManifestBytes(ctx: StoreContext, repo: string, digest: string): Promise<Buffer | null> {
+  const cache = verifiedBytes.get(ctx);
+  const name = `${repo}\0${digest}`;
+  const hit = cache?.get(name);
+  if (hit === undefined) return null;
+  const { algorithm, hex } = parseDigest(digest);
+  const dir = await ctx.layout.resolveRepoBlobDir(repo, algorithm);
+  let st: Stats | null = null;
+  try {
+    st = dir === null ? null : await lstat(join(dir, hex));
+  } catch (err) {
+    if (!isCode(err, "ENOENT")) throw err;
+  }
+  if (st !== null && st.isFile() && fileIdentity(st) === hit.key) return hit.bytes;
+  cache!.delete(name);
+  return null;
+}
+
+function rememberManifestBytes(ctx: StoreContext, repo: string, digest: string, st: Stats, bytes: Buffer): void {
+  let cache = verifiedBytes.get(ctx);
+  if (cache === undefined) verifiedBytes.set(ctx, (cache = new ByteBoundedMap(VERIFIED_BYTES_BUDGET)));
+  cache.set(`${repo}\0${digest}`, { key: fileIdentity(st), bytes });
+}
+
+/** Bytes of the repository's blob `digest` if it is a plausible manifest, hashed; null when absent. */
+async function readVerifiedManifestBytes(ctx: StoreContext, repo: string, digest: string): Promise<Buffer | null> {
+  const cached = await cachedManifestBytes(ctx, repo, digest);
+  if (cached !== null) return cached;
   const fh = await openRepoBlob(ctx, repo, digest);
   if (fh === null) return null;
   let bytes: Buffer;
+  let st: Stats;
   try {
-    const st = await fh.stat();
+    st = await fh.stat();
     if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) return null;
     bytes = await fh.readFile();
   } finally {
@@ -89,6 +154,24 @@ export async function readRepoManifest(
       details: { repository: repo, digest },
     });
   }
+  // Only a file that did not change while it was read: its identity then describes these bytes.
+  if (bytes.byteLength === st.size) rememberManifestBytes(ctx, repo, digest, st, bytes);
+  return bytes;
+}
+
+/**
+ * Reads and parses a manifest the repository holds, re-hashing it whenever its file is not the
+ * one last read and hashed, so a corrupted file is never served. Null when absent or when the
+ * blob is not a manifest.
+ */
+export async function readRepoManifest(
+  ctx: StoreContext,
+  repo: string,
+  digest: string,
+  declared?: string,
+): Promise<{ bytes: Buffer; parsed: ParsedManifest } | null> {
+  const bytes = await readVerifiedManifestBytes(ctx, repo, digest);
+  if (bytes === null) return null;
   const cached = ctx.manifestCache.get(digest);
   if (cached !== undefined && (declared === undefined || cached.parsed.mediaType === declared)) {
     return { bytes, parsed: cached.parsed };
