@@ -47,9 +47,13 @@ async function commitLocked(ctx: StoreContext, repo: string, staging: FsStaging)
   return withLock(
     layout.repoLockPath(repo),
     async () => {
-      const oci = await layout.ensureRepoDirs(repo, "sha256", durability);
-      for (const alg of staging.algorithms) await layout.ensureRepoDirs(repo, alg, durability);
-      if (!(await fileExists(join(oci, "oci-layout")))) {
+      const { oci, walked } = await layout.ensureRepoDirs(repo, "sha256", durability);
+      for (const alg of staging.algorithms) {
+        if (alg !== "sha256") await layout.ensureRepoDirs(repo, alg, durability);
+      }
+      // Looked for only when the folders were (re)checked: once written it is never removed, and
+      // it is a marker for other tools, not something Ferry reads.
+      if (walked && !(await fileExists(join(oci, "oci-layout")))) {
         await replaceFileAtomic(layout.tmpDir, join(oci, "oci-layout"), OCI_LAYOUT, durability);
       }
 

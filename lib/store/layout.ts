@@ -6,7 +6,7 @@
  * <root>/repos/<repo...>/_oci/oci-layout      one OCI image layout per repository
  * <root>/repos/<repo...>/_oci/index.json        tags and root manifests
  * <root>/repos/<repo...>/_oci/blobs/<alg>/<hex> hard links into the pool (blobs and manifests)
- * <root>/staging/<owner>/blobs/<alg>/<hex>    images in flight (hard links too)
+ * <root>/staging/<owner>/<alg>-<hex>         images in flight (hard links too)
  * <root>/tmp/<owner>                          files being written, never under a final name
  * <root>/locks/<hash>.lock/                   cross-process locks (see lock.ts)
  * ```
@@ -19,7 +19,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, readlinkSync } from "node:fs";
-import { lstat, mkdir, realpath } from "node:fs/promises";
+import { lstat, mkdir, realpath, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { AppError } from "../errors";
@@ -40,6 +40,8 @@ const FENCE_CACHE_MAX = 10_000;
 export class Layout {
   /** Paths that passed the fence, with the time they stop being trusted. */
   private readonly fenced = new Map<string, number>();
+  /** Per `<alg>:<repo>`: identities of `_oci` and `_oci/blobs/<alg>` after a checked walk. */
+  private readonly verifiedDirs = new Map<string, [string, string]>();
 
   /** `root` must already be a real path (no symlinks); openStore resolves it once. */
   constructor(readonly root: string) {}
@@ -124,19 +126,53 @@ export class Layout {
    * For writes: creates the repository's folders one component at a time and refuses any component
    * that already exists as something other than a real directory. `mkdir -p` would follow a planted
    * symlink and create folders outside the root.
+   *
+   * Walking every component costs an lstat each (twice that with a second algorithm) on every
+   * commit. After one walk, the `_oci` folder's and the blobs folder's identity (device + inode)
+   * is remembered, and later calls only `stat` those two paths and compare. That keeps the fence:
+   * writes go into `_oci/` (index.json, oci-layout) and `_oci/blobs/<alg>/` (links), and `stat`
+   * resolves the whole path, so if any component has since been replaced (by a symlink or
+   * anything else) the path leads to another inode, the identity differs, and the full walk runs
+   * again — and refuses the symlink. A symlink that leads back to the very same folder would pass,
+   * which is harmless: the writes land where the walk verified. Folders someone else created are
+   * walked once like our own; what is remembered is never "exists", only "is this same inode".
+   * `walked` tells the caller the folders were (re)checked, e.g. to look for `oci-layout` again.
    */
-  async ensureRepoDirs(repo: string, algorithm: string, durability: Durability): Promise<string> {
+  async ensureRepoDirs(repo: string, algorithm: string, durability: Durability): Promise<{ oci: string; walked: boolean }> {
     assertRepoName(repo);
+    const oci = this.ociDir(repo);
+    const leaf = join(oci, "blobs", algorithm);
+    const key = `${algorithm}:${repo}`;
+    const known = this.verifiedDirs.get(key);
+    if (known !== undefined && (await sameDirs([oci, leaf], known))) return { oci, walked: false };
+    this.verifiedDirs.delete(key);
     const parts = [...repo.split("/"), LAYOUT_DIR, "blobs", algorithm];
     let cur = this.reposDir;
+    const ids = new Map<string, string>();
     for (const part of parts) {
       const parent = cur;
       cur = join(cur, part);
+      const { created, id } = await realDir(cur);
+      ids.set(cur, id);
       // A new folder's own entry must be durable too, or a power loss could drop the repository.
-      if ((await ensureRealDir(cur)) && durability.fsync) await fsyncDir(parent);
+      if (created && durability.fsync) await fsyncDir(parent);
     }
-    return this.ociDir(repo);
+    if (this.verifiedDirs.size >= VERIFIED_DIRS_MAX) this.verifiedDirs.clear();
+    this.verifiedDirs.set(key, [ids.get(oci) ?? "", ids.get(leaf) ?? ""]);
+    return { oci, walked: true };
   }
+}
+
+const VERIFIED_DIRS_MAX = 10_000;
+
+function dirId(st: { dev: number; ino: number }): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** True when every path resolves (following links) to the directory inode remembered for it. */
+async function sameDirs(paths: string[], ids: string[]): Promise<boolean> {
+  const found = await Promise.all(paths.map((p) => stat(p).catch(() => null)));
+  return found.every((st, i) => st !== null && st.isDirectory() && dirId(st) === ids[i]);
 }
 
 /**
@@ -144,6 +180,11 @@ export class Layout {
  * Returns true when it created the directory.
  */
 export async function ensureRealDir(path: string): Promise<boolean> {
+  return (await realDir(path)).created;
+}
+
+/** ensureRealDir, also returning the directory's identity (device + inode). */
+async function realDir(path: string): Promise<{ created: boolean; id: string }> {
   // lstat first: the folder nearly always exists, and one lstat is cheaper than a failing mkdir
   // (a syscall plus an EEXIST error object) followed by the same lstat.
   const existing = await lstat(path).catch((err: unknown) => {
@@ -152,7 +193,7 @@ export async function ensureRealDir(path: string): Promise<boolean> {
   });
   if (existing) {
     if (!existing.isDirectory()) throw notRealDir(path);
-    return false;
+    return { created: false, id: dirId(existing) };
   }
   let created = true;
   try {
@@ -163,7 +204,7 @@ export async function ensureRealDir(path: string): Promise<boolean> {
   }
   const st = await lstat(path);
   if (!st.isDirectory()) throw notRealDir(path);
-  return created;
+  return { created, id: dirId(st) };
 }
 
 function notRealDir(path: string): AppError {

@@ -24,7 +24,7 @@
  * against each other.
  */
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rename, rm, stat, utimes, writeFile, mkdir } from "node:fs/promises";
+import { readdir, readFile, rename, rm, rmdir, stat, unlink, utimes, mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { AppError } from "../errors";
 import { isCode, ownerState, self, type OwnerId } from "./layout";
@@ -73,10 +73,10 @@ async function acquire(lockPath: string, options: LockOptions): Promise<() => Pr
   for (;;) {
     const draft = `${lockPath}.new-${owner.token}`;
     await mkdir(draft, { recursive: true });
-    await writeFile(join(draft, "owner.json"), JSON.stringify(owner));
+    const written = await writeOwner(join(draft, OWNER_FILE), owner);
     try {
       await rename(draft, lockPath);
-      return holding(lockPath, owner, staleMs);
+      return holding(lockPath, owner, written, staleMs);
     } catch (err) {
       // ENOENT: recovery in another process swept our draft while we waited; rebuild it.
       if (isCode(err, "ENOENT")) continue;
@@ -96,7 +96,27 @@ async function acquire(lockPath: string, options: LockOptions): Promise<() => Pr
   }
 }
 
-function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Promise<void> {
+const OWNER_FILE = "owner.json";
+
+/** Identity of the owner file this holder wrote: inode, device and change time (ns). */
+type FileId = string;
+
+function fileId(st: { dev: bigint; ino: bigint; ctimeNs: bigint }): FileId {
+  return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+}
+
+/** Writes owner.json and returns its identity, so release can recognise it with one stat. */
+async function writeOwner(path: string, owner: OwnerFile): Promise<FileId> {
+  const fh = await open(path, "w");
+  try {
+    await fh.writeFile(JSON.stringify(owner));
+    return fileId(await fh.stat({ bigint: true }));
+  } finally {
+    await fh.close();
+  }
+}
+
+function holding(lockPath: string, owner: OwnerFile, written: FileId, staleMs: number): () => Promise<void> {
   const beat = setInterval(() => {
     const now = new Date();
     utimes(lockPath, now, now).catch(() => undefined);
@@ -105,24 +125,34 @@ function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Pro
   return async () => {
     clearInterval(beat);
     // Only remove the lock if it is still ours (it could have been broken while this process
-    // was stalled for longer than staleMs).
-    const current = await readOwner(lockPath);
-    if (current?.token !== owner.token) return;
+    // was stalled for longer than staleMs). The owner file we wrote is recognised by its inode
+    // and change time, one stat instead of reading and parsing it: a lock broken and re-taken
+    // holds another contender's file, and a broken lock's file stays allocated (renamed aside
+    // to `.stale-`) for a minute, so its inode cannot have been reused meanwhile.
+    const current = await stat(join(lockPath, OWNER_FILE), { bigint: true }).catch(() => null);
+    if (current === null || fileId(current) !== written) return;
     // A failed release must not fail the work done under the lock: at worst the lock lingers
     // until a waiter sees this process is gone or its heartbeat stopped.
     const gone = `${lockPath}.released-${owner.token}`;
     try {
       await rename(lockPath, gone);
-      await rm(gone, { recursive: true, force: true });
     } catch {
-      // Broken by a waiter meanwhile, or the filesystem failed; see above.
+      return; // Broken by a waiter meanwhile, or the filesystem failed; see above.
+    }
+    // The folder holds owner.json only: two calls instead of rm's recursive walk. Anything else
+    // (a foreign file) falls back to rm; leftovers are swept by recovery (`.released-`).
+    try {
+      await unlink(join(gone, OWNER_FILE));
+      await rmdir(gone);
+    } catch {
+      await rm(gone, { recursive: true, force: true }).catch(() => undefined);
     }
   };
 }
 
 async function readOwner(lockPath: string): Promise<OwnerFile | null> {
   try {
-    return JSON.parse(await readFile(join(lockPath, "owner.json"), "utf8")) as OwnerFile;
+    return JSON.parse(await readFile(join(lockPath, OWNER_FILE), "utf8")) as OwnerFile;
   } catch {
     return null;
   }

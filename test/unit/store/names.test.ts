@@ -1,4 +1,4 @@
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rename, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isDigest, isValidRepoName, isValidTag, openStore, type FsStore } from "../../../lib/store";
@@ -82,4 +82,35 @@ describe("store traversal fences", () => {
     await expect(store.statBlob("real", `sha512:${"b".repeat(128)}`)).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
     expect(body).toBeTypeOf("function");
   });
+
+  it("refuses a folder swapped for a symlink after an earlier commit checked it", async () => {
+    // Commits remember the identity of the repository folders they checked; a later swap must
+    // still be caught at every level, and nothing may be written through the symlink.
+    const repoDir = join(store.root, "repos", "swap", "app");
+    const levels = [join(store.root, "repos", "swap"), repoDir, join(repoDir, "_oci"), join(repoDir, "_oci", "blobs", "sha256")];
+    for (const [i, level] of levels.entries()) {
+      await pushImage(store, "swap/app", `v${i}`, [blob(`before ${i}`)]);
+      const outside = join(dir, `outside-${i}`);
+      await cp(level, outside, { recursive: true });
+      await rename(level, `${outside}-aside`);
+      await symlink(outside, level);
+      const before = await snapshot(outside);
+      await expect(pushImage(store, "swap/app", "after", [blob(`after ${i}`)]), `level ${i}`).rejects.toMatchObject({
+        code: "BAD_USER_INPUT",
+      });
+      expect(await snapshot(outside), `level ${i}`).toEqual(before);
+      await unlink(level);
+      await rename(`${outside}-aside`, level);
+    }
+    expect(await store.listTags("swap/app")).toEqual(["v0", "v1", "v2", "v3"]);
+  });
 });
+
+/** Every file under `dir` with its content, to prove nothing was written there. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) out[join(e.parentPath, e.name)] = (await readFile(join(e.parentPath, e.name))).toString("hex");
+  }
+  return out;
+}
