@@ -2,19 +2,23 @@
  * lib/store commit throughput vs `cp` of the same files on the same disk.
  *
  *   npx tsx bench/store-commit.ts [--small 1000] [--small-kib 16] [--big 4] [--big-mib 256] [--runs 3]
+ *     [--variants cp,cp+sync,file,file-nofsync,stream,stream-nofsync]
  *
  * Workload: N small blobs and M big blobs from local files, staged with their (known) digests and
  * committed as one image. Compared with `cp -r` of the same files into a fresh directory. Each
- * variant runs `--runs` times, alternating; the median is reported. Sources stay in the page
- * cache for both, so this measures the write path: hashing, copying, fsync, links.
- * "store (fsync)" is the default durable mode; "store (no fsync)" keeps the SIGKILL guarantees but
- * not power-loss ones (openStore({ fsync: false })); "cp + sync" is cp made equally durable.
+ * variant runs `--runs` times, alternating; the median is reported, with the CPU seconds (user +
+ * sys, all threads; children for cp) of the median run. Sources stay in the page cache for all, so
+ * this measures the write path: hashing, copying, fsync, links.
+ * "file" stages with `writeBlobFromFile` (kernel copy, copy hashed in worker threads); "stream"
+ * with `writeBlob(createReadStream(path))` (every byte through the JS thread).
+ * "fsync" is the default durable mode; "nofsync" keeps the SIGKILL guarantees but not power-loss
+ * ones (openStore({ fsync: false })); "cp + sync" is cp made equally durable.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
@@ -28,6 +32,7 @@ const { values } = parseArgs({
     "big-mib": { type: "string", default: "256" },
     runs: { type: "string", default: "3" },
     dir: { type: "string", default: tmpdir() },
+    variants: { type: "string", default: "cp,cp+sync,file,file-nofsync,stream,stream-nofsync" },
   },
 });
 const SMALL = Number(values.small);
@@ -73,17 +78,26 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
   );
 }
 
-async function storeRun(srcs: Src[], root: string, fsync: boolean): Promise<number> {
+interface Run {
+  ms: number;
+  /** user + sys CPU seconds */
+  cpu: number;
+}
+
+async function storeRun(srcs: Src[], root: string, fsync: boolean, fromFile: boolean): Promise<Run> {
   const store = await openStore(root, { fsync });
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const staging = await store.stage("bench/app");
   const small = srcs.filter((s) => s.size <= SMALL_BYTES);
   const big = srcs.filter((s) => s.size > SMALL_BYTES);
   const write = async (s: Src) => {
-    await staging.writeBlob(s.digest, s.size, createReadStream(s.path, { highWaterMark: Math.min(1024 * 1024, s.size + 1) }));
+    if (fromFile) await staging.writeBlobFromFile(s.digest, s.size, s.path);
+    else await staging.writeBlob(s.digest, s.size, createReadStream(s.path, { highWaterMark: Math.min(1024 * 1024, s.size + 1) }));
   };
-  await pool(small, 16, write);
-  await pool(big, 4, write);
+  // Big and small side by side, as an importer staging a whole image would: the big ones keep the
+  // hashing cores busy while the small ones are mostly per-file work on the JS thread.
+  await Promise.all([pool(big, 4, write), pool(small, 16, write)]);
   const config = Buffer.from("{}");
   const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
   await staging.writeBlob(configDigest, config.length, Readable.from([config]));
@@ -98,17 +112,35 @@ async function storeRun(srcs: Src[], root: string, fsync: boolean): Promise<numb
   const digest = await staging.writeManifest(manifest, { mediaType: MEDIA_TYPES.ociManifest });
   staging.tag("v1", digest);
   await store.commitAll("bench/app", staging);
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  const { user, system } = process.cpuUsage(cpu0);
+  return { ms, cpu: (user + system) / 1e6 };
 }
 
-function cpRun(srcDir: string, dst: string, sync: boolean): number {
+/** cp under /usr/bin/time for its CPU seconds (the wall clock is ours, as for the store). */
+function cpRun(srcDir: string, dst: string, sync: boolean): Run {
   const t0 = performance.now();
-  execFileSync("cp", ["-r", srcDir, dst]);
-  if (sync) execFileSync("sync");
-  return performance.now() - t0;
+  const cpu = timedCpu(["cp", "-r", srcDir, dst]) + (sync ? timedCpu(["sync"]) : 0);
+  return { ms: performance.now() - t0, cpu };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+function timedCpu(argv: string[]): number {
+  const r = spawnSync("/usr/bin/time", ["-f", "%U %S", ...argv], { stdio: ["ignore", "ignore", "pipe"] });
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr.toString()}`);
+  const [user, sys] = r.stderr.toString().trim().split(/\s+/).slice(-2).map(Number);
+  return (user ?? 0) + (sys ?? 0);
+}
+
+const median = (xs: Run[]) => [...xs].sort((a, b) => a.ms - b.ms)[Math.floor(xs.length / 2)] as Run;
+
+const VARIANTS: Record<string, (srcs: Src[], srcDir: string, dst: string) => Promise<Run>> = {
+  cp: async (_, srcDir, dst) => cpRun(srcDir, dst, false),
+  "cp+sync": async (_, srcDir, dst) => cpRun(srcDir, dst, true),
+  file: (srcs, _, dst) => storeRun(srcs, dst, true, true),
+  "file-nofsync": (srcs, _, dst) => storeRun(srcs, dst, false, true),
+  stream: (srcs, _, dst) => storeRun(srcs, dst, true, false),
+  "stream-nofsync": (srcs, _, dst) => storeRun(srcs, dst, false, false),
+};
 
 async function main(): Promise<void> {
   await mkdir(values.dir, { recursive: true });
@@ -121,32 +153,27 @@ async function main(): Promise<void> {
     // Warm the page cache for the sources so every variant reads them from memory.
     for (const s of srcs) await readFile(s.path).then(() => undefined);
 
-    const times: Record<string, number[]> = { cp: [], "cp + sync": [], "store (fsync)": [], "store (no fsync)": [] };
+    const names = values.variants.split(",").filter((n) => n in VARIANTS);
+    const times: Record<string, Run[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < RUNS; r++) {
-      for (const name of Object.keys(times)) {
+      for (const name of names) {
         const dst = join(work, `dst-${r}-${name.replace(/\W+/g, "_")}`);
         execFileSync("sync");
-        const ms =
-          name === "cp"
-            ? cpRun(srcDir, dst, false)
-            : name === "cp + sync"
-              ? cpRun(srcDir, dst, true)
-              : await storeRun(srcs, dst, name === "store (fsync)");
-        times[name]?.push(ms);
+        times[name]?.push(await (VARIANTS[name] as (typeof VARIANTS)[string])(srcs, srcDir, dst));
         await rm(dst, { recursive: true, force: true });
       }
     }
-    const cp = median(times.cp as number[]);
-    const cpSync = median(times["cp + sync"] as number[]);
+    const cp = times.cp ? median(times.cp).ms : NaN;
+    const cpSync = times["cp+sync"] ? median(times["cp+sync"]).ms : NaN;
     console.log(
-      `workload: ${SMALL} x ${SMALL_BYTES / 1024} KiB + ${BIG} x ${BIG_BYTES / 1024 / 1024} MiB = ${(totalBytes / 2 ** 20).toFixed(0)} MiB, median of ${RUNS}`,
+      `workload: ${SMALL} x ${SMALL_BYTES / 1024} KiB + ${BIG} x ${BIG_BYTES / 1024 / 1024} MiB = ${(totalBytes / 2 ** 20).toFixed(0)} MiB, median of ${RUNS}, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`,
     );
-    console.log("| variant | median ms | MiB/s | speed vs cp | speed vs cp + sync |");
-    console.log("|---|---:|---:|---:|---:|");
+    console.log("| variant | median ms | all runs ms | CPU s | MiB/s | speed vs cp | speed vs cp + sync |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|");
     for (const [name, xs] of Object.entries(times)) {
-      const ms = median(xs);
+      const { ms, cpu } = median(xs);
       console.log(
-        `| ${name} | ${ms.toFixed(0)} | ${(totalBytes / 2 ** 20 / (ms / 1000)).toFixed(0)} | ${((cp / ms) * 100).toFixed(0)}% | ${((cpSync / ms) * 100).toFixed(0)}% |`,
+        `| ${name} | ${ms.toFixed(0)} | ${xs.map((x) => x.ms.toFixed(0)).join(" / ")} | ${cpu.toFixed(2)} | ${(totalBytes / 2 ** 20 / (ms / 1000)).toFixed(0)} | ${((cp / ms) * 100).toFixed(0)}% | ${((cpSync / ms) * 100).toFixed(0)}% |`,
       );
     }
   } finally {
