@@ -1,11 +1,13 @@
 import type { Db } from "../db";
 import type { Logger } from "../observability";
+import type { EventListener, FerryEvent } from "../scheduler";
 import type { Store } from "../store";
 import { SOURCE_KEY } from "./apply-config";
 import { createSyncService, parseRegistryConfig, PrismaTagState, type RegistryConfig, type SyncService, type SyncServiceExtras } from "../sync";
 
 export type MirrorService = SyncService & SyncServiceExtras;
 
+/** Age after which the registry list is read again (in the background while events flow). */
 const ALL_TTL_MS = 1000;
 
 export interface RegistryEntry {
@@ -28,6 +30,12 @@ export interface ServiceCacheOptions {
   fileCredentials?: Map<string, RegistryConfig["credentials"]>;
   /** Opens a registry's sealed secret (credentials, client key) stored through the API. */
   decodeSecret?: (secret: Uint8Array, registryId: string) => Record<string, unknown>;
+  /**
+   * The process's LISTEN feed: a `registry` event (a trigger on the table announces every
+   * change) makes the next `all()` read the database. Without it, or while it is disconnected,
+   * `all()` waits for a fresh read whenever the list is older than a second.
+   */
+  events?: EventListener;
 }
 
 /**
@@ -37,7 +45,10 @@ export interface ServiceCacheOptions {
 export class ServiceCache {
   #entries = new Map<string, { updatedAt: number; entry: RegistryEntry }>();
 
-  constructor(private readonly o: ServiceCacheOptions) {}
+  constructor(private readonly o: ServiceCacheOptions) {
+    o.events?.on("event", this.#onEvent);
+    o.events?.on("reconnected", this.#onReconnected);
+  }
 
   /** The registry's service, or null when the registry is gone or its config no longer parses. */
   async get(registryId: string): Promise<RegistryEntry | null> {
@@ -49,18 +60,52 @@ export class ServiceCache {
     return this.#fromRow(row);
   }
 
-  #all: { at: number; entries: Promise<RegistryEntry[]> } | null = null;
+  /** Bumped by every registry event and by `invalidate()`: a list read before is not served. */
+  #generation = 0;
+  #list: { at: number; generation: number; entries: RegistryEntry[] } | null = null;
+  #loading: { generation: number; promise: Promise<RegistryEntry[]> } | null = null;
+  readonly #onEvent = (e: FerryEvent) => {
+    if (e.type === "registry") this.#generation++;
+  };
+  // Events missed while the feed was down: the list may be stale.
+  readonly #onReconnected = () => void this.#generation++;
 
   /**
-   * Every registry in configuration order (creation order), enabled or not. Cached for a second:
-   * every pull asks, and a registry edit reaching pulls a second later is fine.
+   * Every registry in configuration order (creation order), enabled or not. Every pull asks, so
+   * this is answered from memory: while the event feed is connected, the list is current until a
+   * registry event says otherwise (then the next caller waits for a fresh read, so a new or edited
+   * registry is seen at once), and a list older than a second is re-read in the background
+   * (stale-while-revalidate: no pull waits for it). Without the feed, a list older than a second
+   * is re-read before answering.
    */
   all(): Promise<RegistryEntry[]> {
-    if (this.#all && Date.now() - this.#all.at < ALL_TTL_MS) return this.#all.entries;
-    const entries = this.#loadAll();
-    this.#all = { at: Date.now(), entries };
-    entries.catch(() => (this.#all = null));
-    return entries;
+    const list = this.#list;
+    if (list !== null && list.generation === this.#generation) {
+      if (Date.now() - list.at < ALL_TTL_MS) return Promise.resolve(list.entries);
+      if (this.o.events?.connected) {
+        this.#load().catch((err: unknown) => this.o.log.warn({ err }, "re-reading the registry list failed; serving the last one"));
+        return Promise.resolve(list.entries);
+      }
+    }
+    return this.#load();
+  }
+
+  /** One read per generation at a time; its result is kept only if no event came meanwhile. */
+  #load(): Promise<RegistryEntry[]> {
+    const generation = this.#generation;
+    if (this.#loading?.generation === generation) return this.#loading.promise;
+    const at = Date.now();
+    const promise = this.#loadAll().then((entries) => {
+      if (generation === this.#generation && (this.#list === null || this.#list.at <= at)) this.#list = { at, generation, entries };
+      return entries;
+    });
+    const loading = { generation, promise };
+    this.#loading = loading;
+    const done = () => {
+      if (this.#loading === loading) this.#loading = null;
+    };
+    promise.then(done, done);
+    return promise;
   }
 
   async #loadAll(): Promise<RegistryEntry[]> {
@@ -108,6 +153,7 @@ export class ServiceCache {
    * without the row changing). Old services close after a minute, as on any rebuild.
    */
   invalidate(): void {
+    this.#generation++;
     const old = [...this.#entries.values()];
     this.#entries.clear();
     for (const e of old) setTimeout(() => void e.entry.service.close().catch(() => {}), 60_000).unref();
@@ -120,6 +166,8 @@ export class ServiceCache {
   }
 
   async close(): Promise<void> {
+    this.o.events?.off("event", this.#onEvent);
+    this.o.events?.off("reconnected", this.#onReconnected);
     const all = [...this.#entries.values()];
     this.#entries.clear();
     await Promise.all(all.map((e) => e.entry.service.close().catch(() => {})));

@@ -74,6 +74,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
     log,
     decodeSecret: (secret, registryId) => ({ ...openJson<RegistrySecret>(key, secret, registrySecretAad(registryId)) }),
     fileCredentials,
+    events: listener,
   });
   const instrumented = options.metrics ? instrumentMirror(options.metrics, { sql, store: runtime.store, services, log }) : null;
   const handler = createTaskHandler(services);

@@ -7,7 +7,9 @@ export type FerryEvent =
   | { type: "task"; id: string; kind: string; status: string; registryId: string | null; repository: string; reference: string | null }
   | { type: "generator"; registryId: string; phase: string }
   /** An API token, session or user changed (database triggers, see lib/auth/cache.ts). */
-  | { type: "auth" };
+  | { type: "auth" }
+  /** A registry row was created, changed or deleted (database trigger, see lib/mirror/services.ts). */
+  | { type: "registry" };
 
 /**
  * Receives every process's events through Postgres LISTEN on a dedicated connection. When the

@@ -161,7 +161,10 @@ describe("API caches", () => {
     beforeAll(async () => {
       sql = sqlFromPrisma(here);
       otherSql = sqlFromPrisma(other);
+      // The insert announces a registry change: let it arrive before the test counts events.
+      const announced = nextEvent("registry");
       registryId = (await other.registry.create({ data: { name: "docker", config: {}, generator: { create: {} } } })).id;
+      await announced;
     });
 
     it("answers from memory until a generator event, and at once after this process's own change", async () => {
