@@ -2,7 +2,7 @@
  * /v2 serving speed (issue 9): Ferry's pull API vs Debian's docker-registry, same content.
  *
  *   npx tsx bench/v2-serve.ts [--small 1000] [--small-kib 16] [--big-mib 256] [--parallel 8] [--runs 3]
- *                             [--manifest-requests 2000]
+ *                             [--manifest-requests 2000] [--manifest-rounds 4]
  *
  * Content: one image `bench/big` (a 256 MiB layer) and one `bench/small` (1,000 layers of 16 KiB),
  * random bytes. (a) Ferry: written into an FsStore through its staging API (stage, writeBlob,
@@ -18,7 +18,9 @@
  * split between them, and each of them fetching the whole big blob. One warm-up, then `--runs`
  * runs, servers interleaved; median reported. Everything is in the page cache for both.
  * Manifest latency: undici, `--manifest-requests` sequential GETs, then the same number spread
- * over `--parallel` concurrent clients; p50/p95/p99.
+ * over `--parallel` concurrent clients; p50/p95/p99. Every target is warmed up first (500
+ * sequential + 500 parallel GETs, not counted), then measured in `--manifest-rounds` slices with
+ * the targets' order rotating each round (see `manifestLatency`).
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     parallel: { type: "string", default: "8" },
     runs: { type: "string", default: "3" },
     "manifest-requests": { type: "string", default: "2000" },
+    "manifest-rounds": { type: "string", default: "4" },
   },
 });
 const SMALL = Number(values.small);
@@ -50,6 +53,7 @@ const BIG_BYTES = Number(values["big-mib"]) * 1024 * 1024;
 const PARALLEL = Number(values.parallel);
 const RUNS = Number(values.runs);
 const MANIFEST_REQUESTS = Number(values["manifest-requests"]);
+const MANIFEST_ROUNDS = Math.max(1, Number(values["manifest-rounds"]));
 const MiB = 1024 * 1024;
 
 async function fillFerryStore(root: string, images: Image[]): Promise<void> {
@@ -107,7 +111,8 @@ async function curlClients(dir: string, lists: string[][]): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function manifestLatency(base: string, repo: string): Promise<{ seq: number[]; par: number[] }> {
+/** Manifest GETs of `repo:latest` over one keep-alive pool of `PARALLEL` connections. */
+function manifestClient(base: string, repo: string) {
   const pool = new Pool(base, { connections: PARALLEL, pipelining: 1 });
   const path = `/v2/${repo}/manifests/latest`;
   const one = async (): Promise<number> => {
@@ -117,20 +122,54 @@ async function manifestLatency(base: string, repo: string): Promise<{ seq: numbe
     if (r.statusCode !== 200) throw new Error(`${base}${path}: ${r.statusCode}`);
     return performance.now() - t0;
   };
+  return {
+    async sequential(n: number): Promise<number[]> {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push(await one());
+      return out;
+    },
+    async parallel(n: number): Promise<number[]> {
+      const out: number[] = [];
+      let left = n;
+      await Promise.all(
+        Array.from({ length: PARALLEL }, async () => {
+          while (left-- > 0) out.push(await one());
+        }),
+      );
+      return out;
+    },
+    close: () => pool.close(),
+  };
+}
+
+/**
+ * Every target is warmed up (connections, JIT, caches) before any is measured, then the
+ * `MANIFEST_REQUESTS` of each mode are taken in `MANIFEST_ROUNDS` slices, the targets' order
+ * rotating every round, so no target is always the one measured right after the blob runs (GC of
+ * their garbage) or at a busier moment of a shared machine.
+ */
+async function manifestLatency(targets: Array<{ url: string; repo: string }>): Promise<Array<{ seq: number[]; par: number[]; roundP95: number[] }>> {
+  const clients = targets.map((t) => manifestClient(t.url, t.repo));
   try {
-    for (let i = 0; i < 50; i++) await one();
-    const seq: number[] = [];
-    for (let i = 0; i < MANIFEST_REQUESTS; i++) seq.push(await one());
-    const par: number[] = [];
-    let left = MANIFEST_REQUESTS;
-    await Promise.all(
-      Array.from({ length: PARALLEL }, async () => {
-        while (left-- > 0) par.push(await one());
-      }),
-    );
-    return { seq, par };
+    const warmup = Math.min(500, MANIFEST_REQUESTS);
+    for (const c of clients) {
+      await c.sequential(warmup);
+      await c.parallel(warmup);
+    }
+    const out = targets.map(() => ({ seq: [] as number[], par: [] as number[], roundP95: [] as number[] }));
+    for (let round = 0; round < MANIFEST_ROUNDS; round++) {
+      const n = Math.floor(MANIFEST_REQUESTS / MANIFEST_ROUNDS) + (round < MANIFEST_REQUESTS % MANIFEST_ROUNDS ? 1 : 0);
+      for (let k = 0; k < clients.length; k++) {
+        const i = (round + k) % clients.length;
+        out[i]!.seq.push(...(await clients[i]!.sequential(n)));
+        const par = await clients[i]!.parallel(n);
+        out[i]!.par.push(...par);
+        out[i]!.roundP95.push(summarize(par).p95);
+      }
+    }
+    return out;
   } finally {
-    await pool.close();
+    await Promise.all(clients.map((c) => c.close()));
   }
 }
 
@@ -213,10 +252,11 @@ async function main(): Promise<void> {
       { label: "ferry, unmapped repo (store only)", url: ferry.url, repo: plain.repo },
       { label: "docker-registry", url: registry.url, repo: big.repo },
     ];
-    for (const t of targets) {
-      const { seq, par } = await manifestLatency(t.url, t.repo);
+    const results = await manifestLatency(targets);
+    for (const [i, t] of targets.entries()) {
+      const { seq, par, roundP95 } = results[i]!;
       console.log(`${t.label.padEnd(38)} sequential ${fmt(summarize(seq))}`);
-      console.log(`${t.label.padEnd(38)} ${PARALLEL} parallel ${fmt(summarize(par))}`);
+      console.log(`${t.label.padEnd(38)} ${PARALLEL} parallel ${fmt(summarize(par))}  (p95 per round: ${roundP95.map((x) => x.toFixed(2)).join(" ")})`);
     }
   } finally {
     stopInterrupt();
