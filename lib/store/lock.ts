@@ -1,8 +1,12 @@
 /**
  * A lock that holds across processes sharing one store, and across hosts on a shared filesystem.
  *
- * Mechanism: the lock is the directory `<name>.lock`, holding `owner.json` (host, boot, pid,
- * token). A contender builds that directory complete under a private name and renames it into
+ * Mechanism: the lock is the directory `<name>.lock`, holding one empty directory whose name is
+ * the owner: `<host>~<boot>~<pid>~<token>` (layout.ts `ownedName` format). A directory rather than
+ * an `owner.json` file: creating a file inode cost 0.03–0.7 ms of CPU on the benchmark VM against
+ * ~0.03 ms for mkdir, once per commit, and the name alone is checked with one stat. Locks written
+ * by older versions (`owner.json` with the same fields) are still read. A contender builds that
+ * directory complete under a private name and renames it into
  * place; renaming a directory onto an existing non-empty one fails, so exactly one contender wins,
  * and the lock never exists without its owner (a holder killed half-way through acquiring would
  * otherwise be indistinguishable from a live one until the stale timeout). Release and breaking
@@ -24,10 +28,10 @@
  * against each other.
  */
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rename, rm, rmdir, stat, unlink, utimes, mkdir, open } from "node:fs/promises";
+import { readdir, readFile, rename, rm, rmdir, stat, utimes, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { AppError } from "../errors";
-import { isCode, ownerState, self, type OwnerId } from "./layout";
+import { isCode, ownerState, parseOwnedName, self, type OwnerId } from "./layout";
 
 export interface LockOptions {
   /** A holder whose heartbeat is older than this is considered dead. Default 60 s. */
@@ -72,11 +76,15 @@ async function acquire(lockPath: string, options: LockOptions): Promise<() => Pr
   let delay = 2;
   for (;;) {
     const draft = `${lockPath}.new-${owner.token}`;
-    await mkdir(draft, { recursive: true });
-    const written = await writeOwner(join(draft, OWNER_FILE), owner);
+    // Two plain mkdirs: a recursive one would first fail on the missing draft (one call more).
+    for (const dir of [draft, join(draft, ownerName(owner))]) {
+      await mkdir(dir).catch((err: unknown) => {
+        if (!isCode(err, "EEXIST")) throw err;
+      });
+    }
     try {
       await rename(draft, lockPath);
-      return holding(lockPath, owner, written, staleMs);
+      return holding(lockPath, owner, staleMs);
     } catch (err) {
       // ENOENT: recovery in another process swept our draft while we waited; rebuild it.
       if (isCode(err, "ENOENT")) continue;
@@ -96,41 +104,29 @@ async function acquire(lockPath: string, options: LockOptions): Promise<() => Pr
   }
 }
 
+/** Written by older versions; read so that their locks are still recognised. */
 const OWNER_FILE = "owner.json";
 
-/** Identity of the owner file this holder wrote: inode, device and change time (ns). */
-type FileId = string;
-
-function fileId(st: { dev: bigint; ino: bigint; ctimeNs: bigint }): FileId {
-  return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+function ownerName(owner: OwnerFile): string {
+  return `${owner.host}~${owner.boot}~${owner.pid}~${owner.token}`;
 }
 
-/** Writes owner.json and returns its identity, so release can recognise it with one stat. */
-async function writeOwner(path: string, owner: OwnerFile): Promise<FileId> {
-  const fh = await open(path, "w");
-  try {
-    await fh.writeFile(JSON.stringify(owner));
-    return fileId(await fh.stat({ bigint: true }));
-  } finally {
-    await fh.close();
-  }
-}
-
-function holding(lockPath: string, owner: OwnerFile, written: FileId, staleMs: number): () => Promise<void> {
+function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Promise<void> {
   const beat = setInterval(() => {
     const now = new Date();
     utimes(lockPath, now, now).catch(() => undefined);
   }, Math.max(10, Math.floor(staleMs / 3)));
   beat.unref();
+  const name = ownerName(owner);
   return async () => {
     clearInterval(beat);
     // Only remove the lock if it is still ours (it could have been broken while this process
-    // was stalled for longer than staleMs). The owner file we wrote is recognised by its inode
-    // and change time, one stat instead of reading and parsing it: a lock broken and re-taken
-    // holds another contender's file, and a broken lock's file stays allocated (renamed aside
-    // to `.stale-`) for a minute, so its inode cannot have been reused meanwhile.
-    const current = await stat(join(lockPath, OWNER_FILE), { bigint: true }).catch(() => null);
-    if (current === null || fileId(current) !== written) return;
+    // was stalled for longer than staleMs): our owner folder carries our random token.
+    const ours = await stat(join(lockPath, name)).then(
+      () => true,
+      () => false,
+    );
+    if (!ours) return;
     // A failed release must not fail the work done under the lock: at worst the lock lingers
     // until a waiter sees this process is gone or its heartbeat stopped.
     const gone = `${lockPath}.released-${owner.token}`;
@@ -139,10 +135,10 @@ function holding(lockPath: string, owner: OwnerFile, written: FileId, staleMs: n
     } catch {
       return; // Broken by a waiter meanwhile, or the filesystem failed; see above.
     }
-    // The folder holds owner.json only: two calls instead of rm's recursive walk. Anything else
-    // (a foreign file) falls back to rm; leftovers are swept by recovery (`.released-`).
+    // Two rmdirs instead of rm's recursive walk; anything unexpected falls back to rm, and
+    // leftovers are swept by recovery (`.released-`).
     try {
-      await unlink(join(gone, OWNER_FILE));
+      await rmdir(join(gone, name));
       await rmdir(gone);
     } catch {
       await rm(gone, { recursive: true, force: true }).catch(() => undefined);
@@ -151,6 +147,17 @@ function holding(lockPath: string, owner: OwnerFile, written: FileId, staleMs: n
 }
 
 async function readOwner(lockPath: string): Promise<OwnerFile | null> {
+  let names: string[];
+  try {
+    names = await readdir(lockPath);
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const id = parseOwnedName(name);
+    if (id !== null) return { ...id, token: name.split("~")[3] ?? "" };
+  }
+  if (!names.includes(OWNER_FILE)) return null;
   try {
     return JSON.parse(await readFile(join(lockPath, OWNER_FILE), "utf8")) as OwnerFile;
   } catch {
@@ -169,7 +176,7 @@ async function breakIfStale(lockPath: string, staleMs: number): Promise<boolean>
   }
   const owner = await readOwner(lockPath);
   const expired = Date.now() - mtimeMs > staleMs;
-  // Without owner.json (a lock from an older layout, or a damaged one) only age counts.
+  // Without a readable owner (a damaged lock) only age counts.
   const stale = owner === null ? expired : ownerState(owner) === "gone" || expired;
   if (!stale) return false;
   const token = owner?.token ?? `noowner-${Math.floor(mtimeMs)}`;

@@ -43,6 +43,13 @@ it("breaks a lock whose holder died at once, and one with an old heartbeat after
   const t0 = Date.now();
   expect(await withLock(lock, async () => "got it", { timeoutMs: 2_000 })).toBe("got it");
   expect(Date.now() - t0).toBeLessThan(1_000);
+  // The same with the owner recorded as a folder name (the current format; the above is the
+  // owner.json of older versions).
+  const deadNow = join(dir, "dead-now.lock");
+  await mkdir(join(deadNow, `${host}~${boot}~999999~t3`), { recursive: true });
+  const t1 = Date.now();
+  expect(await withLock(deadNow, async () => "got it too", { timeoutMs: 2_000 })).toBe("got it too");
+  expect(Date.now() - t1).toBeLessThan(1_000);
 
   // A holder on another host (unprobeable) without heartbeat: broken only once stale.
   const foreign = join(dir, "foreign.lock");
@@ -53,6 +60,6 @@ it("breaks a lock whose holder died at once, and one with an old heartbeat after
   expect(await withLock(foreign, async () => 2, { staleMs: 100, timeoutMs: 2_000 })).toBe(2);
 
   // Broken locks linger (see lock.ts) and are cleaned up later.
-  expect((await readdir(dir)).filter((n) => n.includes(".stale-"))).toHaveLength(2);
-  expect(await cleanupBrokenLocks(dir, 0)).toBe(2);
+  expect((await readdir(dir)).filter((n) => n.includes(".stale-"))).toHaveLength(3);
+  expect(await cleanupBrokenLocks(dir, 0)).toBe(3);
 });
