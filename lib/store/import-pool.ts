@@ -68,12 +68,16 @@ function small(job) {
   } finally { fs.closeSync(fd); }
   return { hex, bytes };
 }
-function big(job) {
+async function big(job) {
   fs.copyFileSync(job.source, job.tmp, fs.constants.COPYFILE_EXCL);
   const fd = fs.openSync(job.tmp, "r");
+  let flushed;
   try {
     // copy_file_range copied the source's mode; store files are 0644 like every other write.
     fs.fchmodSync(fd, 0o644);
+    // fsync mode: the flush starts now, on the libuv pool, and goes to disk while this thread
+    // hashes the copy from the page cache; the answer waits for both.
+    if (job.sync) flushed = new Promise((resolve) => fs.fdatasync(fd, resolve));
     const hash = createHash(job.algorithm);
     let bytes = 0;
     for (;;) {
@@ -84,14 +88,18 @@ function big(job) {
       bytes += take;
       if (bytes > job.size) break;
     }
-    if (job.sync && bytes <= job.size) fs.fdatasyncSync(fd);
+    const err = await flushed;
+    if (err) throw err;
     return { hex: hash.digest("hex"), bytes };
-  } finally { fs.closeSync(fd); }
+  } finally {
+    await flushed;
+    fs.closeSync(fd);
+  }
 }
-parentPort.on("message", (job) => {
+parentPort.on("message", async (job) => {
   try {
     buf ??= Buffer.allocUnsafe(${CHUNK});
-    const r = job.size < ${SMALL} ? small(job) : big(job);
+    const r = job.size < ${SMALL} ? small(job) : await big(job);
     parentPort.postMessage({ id: job.id, hex: r.hex, bytes: r.bytes });
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: { message: String(err && err.message), code: err && err.code, syscall: err && err.syscall } });
@@ -114,10 +122,13 @@ interface Slot {
 type Reply = { id: number; hex: string; bytes: number } | { id: number; error: { message: string; code?: string; syscall?: string } };
 
 /**
- * One worker per core: the jobs are CPU-bound (kernel copy + sha256), and fdatasync in fsync mode
- * blocks a worker without using its core, which is what the extra worker covers.
+ * More workers than cores, on purpose. The jobs are CPU-bound (kernel copy + sha256) and uneven:
+ * with one worker per core, 4 big files on 3 workers would leave one file hashing alone at the end
+ * while a core idles; with a worker per job the kernel shares the cores and all finish together.
+ * The spare workers also keep small files moving while big ones hash, and cover workers blocked in
+ * fdatasync. Idle workers cost a thread and an isolate, not CPU.
  */
-const SIZE = Math.max(2, availableParallelism() + 1);
+const SIZE = Math.min(16, availableParallelism() * 2 + 2);
 
 const slots: Slot[] = [];
 const queue: Pending[] = [];
