@@ -1,8 +1,9 @@
 /**
- * The only ways bytes enter the store. Both write into `<root>/tmp` under a fresh owned name, hash
- * while writing, check digest and size, flush, and only then give the caller a path to link or
- * rename into place. A crash at any point leaves at most a file in `tmp`, which recovery removes:
- * a half-written file never has a final name (invariant 1).
+ * The only ways bytes enter the store (with file-import.ts for local files). All write into
+ * `<root>/tmp` under a fresh owned name, hash what they wrote, check digest and size, flush, and
+ * only then give the caller a path to link or rename into place. A crash at any point leaves at
+ * most a file in `tmp`, which recovery removes: a half-written file never has a final name
+ * (invariant 1).
  */
 import { createHash } from "node:crypto";
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
