@@ -54,7 +54,15 @@ function readUpTo(fd, limit) {
     bytes += n;
   }
 }
+// The source's size only lets a file that is already too long fail before it is copied (the copy's
+// own length is what counts); a FIFO or device would block a worker or never end.
+function tooLong(job) {
+  const st = fs.statSync(job.source);
+  if (!st.isFile()) throw Object.assign(new Error(job.source + " is not a regular file"), { code: "EINVAL" });
+  return st.size > job.size;
+}
 function small(job) {
+  if (tooLong(job)) return { hex: "", bytes: job.size + 1 };
   const src = fs.openSync(job.source, "r");
   let bytes;
   try { bytes = readUpTo(src, job.size + 1); } finally { fs.closeSync(src); }
@@ -69,6 +77,7 @@ function small(job) {
   return { hex, bytes };
 }
 async function big(job) {
+  if (tooLong(job)) return { hex: "", bytes: job.size + 1 };
   fs.copyFileSync(job.source, job.tmp, fs.constants.COPYFILE_EXCL);
   const fd = fs.openSync(job.tmp, "r");
   let flushed;

@@ -127,13 +127,25 @@ describe("writeBlobFromFile", () => {
     expect((await stat(join(store.root, "blobs", "sha256", hexOf(layer)))).nlink).toBe(3);
   });
 
+  it("a source already longer than the claimed size is refused without being copied", async () => {
+    const huge = blob(randomBytes(8 * MiB));
+    const path = await source("file", huge);
+    const staging = await store.stage("local/app");
+    const err = await staging.writeBlobFromFile(huge.digest, 2 * MiB, path).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe("DIGEST_MISMATCH");
+    expect((err as AppError).details).toMatchObject({ got: `more than ${2 * MiB} bytes` });
+    expect((await storedNames()).tmp).toEqual([]);
+  });
+
   it("a missing or unreadable source fails with its filesystem error and leaves tmp empty", async () => {
     const b = blob(randomBytes(100));
     const staging = await store.stage("local/app");
     expect(await codeOf(staging.writeBlobFromFile(b.digest, b.size, join(dir, "missing")))).toBe("ENOENT");
     const big = blob(randomBytes(2 * MiB));
     expect(await codeOf(staging.writeBlobFromFile(big.digest, big.size, join(dir, "missing")))).toBe("ENOENT");
-    expect(await codeOf(staging.writeBlobFromFile(b.digest, b.size, dir))).toBe("EISDIR");
+    // Not a regular file: refused before anything is read (a FIFO would block a worker).
+    expect(await codeOf(staging.writeBlobFromFile(b.digest, b.size, dir))).toBe("EINVAL");
+    expect(await codeOf(staging.writeBlobFromFile(big.digest, big.size, dir))).toBe("EINVAL");
     expect((await storedNames()).tmp).toEqual([]);
   });
 
