@@ -65,19 +65,29 @@ async function openRepoBlob(ctx: StoreContext, repo: string, digest: string) {
 
 /**
  * Verified manifest bytes per open store, by repository and digest, with the identity of the file
- * they were read from. A hit costs one lstat instead of open, fstat, read, close and a hash: the
- * bytes were hashed when read, and a file rewritten in place (new ctime/mtime) or replaced (new
- * inode) is read and hashed again, so a corrupted file is still never served.
+ * they were read from. The bytes were hashed when read, so they are never wrong; what a hit must
+ * still notice is the file changing under them (rewritten in place: new ctime/mtime; replaced: new
+ * inode; removed), after which it is read and hashed again and a corrupted file is refused. That
+ * is checked with one lstat at most once per `VERIFIED_RECHECK_MS` instead of open, fstat, read,
+ * close and a hash on every read; which digest a tag names is still read from index.json every
+ * time (loadIndex), so a moved tag is seen at once.
  */
 const verifiedBytes = new WeakMap<StoreContext, ByteBoundedMap>();
 const VERIFIED_BYTES_BUDGET = 16 * 1024 * 1024;
+const VERIFIED_RECHECK_MS = 1000;
+
+interface VerifiedEntry {
+  key: string;
+  bytes: Buffer;
+  checkedAt: number;
+}
 
 /** An LRU of buffers bounded by their total size. */
 class ByteBoundedMap {
-  #map = new Map<string, { key: string; bytes: Buffer }>();
+  #map = new Map<string, VerifiedEntry>();
   #total = 0;
   constructor(private readonly budget: number) {}
-  get(name: string): { key: string; bytes: Buffer } | undefined {
+  get(name: string): VerifiedEntry | undefined {
     const v = this.#map.get(name);
     if (v !== undefined) {
       this.#map.delete(name);
@@ -85,7 +95,7 @@ class ByteBoundedMap {
     }
     return v;
   }
-  set(name: string, v: { key: string; bytes: Buffer }): void {
+  set(name: string, v: VerifiedEntry): void {
     if (v.bytes.byteLength > this.budget / 16) return;
     this.delete(name);
     this.#map.set(name, v);
@@ -114,6 +124,8 @@ async function cachedManifestBytes(ctx: StoreContext, repo: string, digest: stri
   const name = `${repo}\0${digest}`;
   const hit = cache?.get(name);
   if (hit === undefined) return null;
+  const now = Date.now();
+  if (now - hit.checkedAt < VERIFIED_RECHECK_MS) return hit.bytes;
   const { algorithm, hex } = parseDigest(digest);
   const dir = await ctx.layout.resolveRepoBlobDir(repo, algorithm);
   let st: Stats | null = null;
@@ -122,7 +134,10 @@ async function cachedManifestBytes(ctx: StoreContext, repo: string, digest: stri
   } catch (err) {
     if (!isCode(err, "ENOENT")) throw err;
   }
-  if (st !== null && st.isFile() && fileIdentity(st) === hit.key) return hit.bytes;
+  if (st !== null && st.isFile() && fileIdentity(st) === hit.key) {
+    hit.checkedAt = now;
+    return hit.bytes;
+  }
   cache!.delete(name);
   return null;
 }
@@ -130,7 +145,7 @@ async function cachedManifestBytes(ctx: StoreContext, repo: string, digest: stri
 function rememberManifestBytes(ctx: StoreContext, repo: string, digest: string, st: Stats, bytes: Buffer): void {
   let cache = verifiedBytes.get(ctx);
   if (cache === undefined) verifiedBytes.set(ctx, (cache = new ByteBoundedMap(VERIFIED_BYTES_BUDGET)));
-  cache.set(`${repo}\0${digest}`, { key: fileIdentity(st), bytes });
+  cache.set(`${repo}\0${digest}`, { key: fileIdentity(st), bytes, checkedAt: Date.now() });
 }
 
 /** Bytes of the repository's blob `digest` if it is a plausible manifest, hashed; null when absent. */
