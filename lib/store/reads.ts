@@ -67,10 +67,12 @@ async function openRepoBlob(ctx: StoreContext, repo: string, digest: string) {
  * Verified manifest bytes per open store, by repository and digest, with the identity of the file
  * they were read from. The bytes were hashed when read, so they are never wrong; what a hit must
  * still notice is the file changing under them (rewritten in place: new ctime/mtime; replaced: new
- * inode; removed), after which it is read and hashed again and a corrupted file is refused. That
- * is checked with one lstat at most once per `VERIFIED_RECHECK_MS` instead of open, fstat, read,
- * close and a hash on every read; which digest a tag names is still read from index.json every
- * time (loadIndex), so a moved tag is seen at once.
+ * inode; removed), after which it is read and hashed again and a corrupted file is refused. A hit
+ * costs one lstat instead of open, fstat, read, close and a hash. For a manifest that the
+ * repository's index.json lists (checked on every read by loadIndex, so a moved tag is seen at once)
+ * the file must exist, since only unlisted manifests are removed (gc, deleteManifest rewrites the
+ * index first): its lstat is done at most once per `VERIFIED_RECHECK_MS`. An unlisted one (pulled
+ * by digest) is looked at on every read, so a manifest gc removed is not served.
  */
 const verifiedBytes = new WeakMap<StoreContext, ByteBoundedMap>();
 const VERIFIED_BYTES_BUDGET = 16 * 1024 * 1024;
@@ -119,13 +121,13 @@ function fileIdentity(st: Stats): string {
 }
 
 /** The verified bytes of the repository's `digest` when its file has not changed since read. */
-async function cachedManifestBytes(ctx: StoreContext, repo: string, digest: string): Promise<Buffer | null> {
+async function cachedManifestBytes(ctx: StoreContext, repo: string, digest: string, listed: boolean): Promise<Buffer | null> {
   const cache = verifiedBytes.get(ctx);
   const name = `${repo}\0${digest}`;
   const hit = cache?.get(name);
   if (hit === undefined) return null;
   const now = Date.now();
-  if (now - hit.checkedAt < VERIFIED_RECHECK_MS) return hit.bytes;
+  if (listed && now - hit.checkedAt < VERIFIED_RECHECK_MS) return hit.bytes;
   const { algorithm, hex } = parseDigest(digest);
   const dir = await ctx.layout.resolveRepoBlobDir(repo, algorithm);
   let st: Stats | null = null;
@@ -149,8 +151,8 @@ function rememberManifestBytes(ctx: StoreContext, repo: string, digest: string, 
 }
 
 /** Bytes of the repository's blob `digest` if it is a plausible manifest, hashed; null when absent. */
-async function readVerifiedManifestBytes(ctx: StoreContext, repo: string, digest: string): Promise<Buffer | null> {
-  const cached = await cachedManifestBytes(ctx, repo, digest);
+async function readVerifiedManifestBytes(ctx: StoreContext, repo: string, digest: string, listed: boolean): Promise<Buffer | null> {
+  const cached = await cachedManifestBytes(ctx, repo, digest, listed);
   if (cached !== null) return cached;
   const fh = await openRepoBlob(ctx, repo, digest);
   if (fh === null) return null;
@@ -177,15 +179,16 @@ async function readVerifiedManifestBytes(ctx: StoreContext, repo: string, digest
 /**
  * Reads and parses a manifest the repository holds, re-hashing it whenever its file is not the
  * one last read and hashed, so a corrupted file is never served. Null when absent or when the
- * blob is not a manifest.
+ * blob is not a manifest. `listed`: the caller just found `digest` in the repository's index.json.
  */
 export async function readRepoManifest(
   ctx: StoreContext,
   repo: string,
   digest: string,
   declared?: string,
+  listed = false,
 ): Promise<{ bytes: Buffer; parsed: ParsedManifest } | null> {
-  const bytes = await readVerifiedManifestBytes(ctx, repo, digest);
+  const bytes = await readVerifiedManifestBytes(ctx, repo, digest, listed);
   if (bytes === null) return null;
   const cached = ctx.manifestCache.get(digest);
   if (cached !== undefined && (declared === undefined || cached.parsed.mediaType === declared)) {
@@ -214,8 +217,8 @@ export async function getManifest(ctx: StoreContext, repo: string, reference: st
     if (entry === undefined) throw notFound("manifest", `${repo}:${reference}`);
     digest = entry.digest;
   }
-  const declared = index.manifests.find((d) => d.digest === digest)?.mediaType;
-  const found = await readRepoManifest(ctx, repo, digest, declared);
+  const listed = index.manifests.find((d) => d.digest === digest);
+  const found = await readRepoManifest(ctx, repo, digest, listed?.mediaType, listed !== undefined);
   if (found === null) throw notFound("manifest", `${repo}@${digest}`);
   return { digest, mediaType: found.parsed.mediaType, bytes: found.bytes, size: found.bytes.byteLength };
 }
@@ -317,7 +320,7 @@ export async function referrers(
   for (const root of index.manifests) {
     if (seen.has(root.digest)) continue;
     seen.add(root.digest);
-    const found = await readRepoManifest(ctx, repo, root.digest, root.mediaType);
+    const found = await readRepoManifest(ctx, repo, root.digest, root.mediaType, true);
     if (found === null || found.parsed.subject?.digest !== digest) continue;
     const d = referrerDescriptor(root.digest, found.bytes.byteLength, found.parsed);
     if (options.artifactType === undefined || d.artifactType === options.artifactType) out.push(d);
