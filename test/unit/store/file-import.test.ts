@@ -3,9 +3,9 @@
  * Both paths of the worker are covered: small files (read once, hashed, written from memory) and
  * files of 1 MiB and more (copy_file_range, then the copy is re-read and hashed).
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, readdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AppError } from "../../../lib/errors";
@@ -147,6 +147,31 @@ describe("writeBlobFromFile", () => {
     expect(await codeOf(staging.writeBlobFromFile(b.digest, b.size, dir))).toBe("EINVAL");
     expect(await codeOf(staging.writeBlobFromFile(big.digest, big.size, dir))).toBe("EINVAL");
     expect((await storedNames()).tmp).toEqual([]);
+  });
+
+  it("a full disk is STORE_FULL on both paths and leaves tmp empty", async (ctx) => {
+    const mnt = join(dir, "small-disk");
+    await mkdir(mnt);
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt], { stdio: "ignore" });
+    } catch {
+      ctx.skip("cannot mount a tmpfs here");
+    }
+    try {
+      const small = await openStore(join(mnt, "store"), { fsync: false });
+      const staging = await small.stage("local/app");
+      const big = blob(randomBytes(6 * MiB));
+      expect(await codeOf(staging.writeBlobFromFile(big.digest, big.size, await source("big", big)))).toBe("STORE_FULL");
+      // Leave less room than the next small file needs.
+      await writeFile(join(mnt, "filler"), Buffer.alloc(4 * MiB - 200 * 1024)).catch(() => undefined);
+      const little = blob(randomBytes(512 * 1024));
+      expect(await codeOf(staging.writeBlobFromFile(little.digest, little.size, await source("little", little)))).toBe("STORE_FULL");
+      expect(await readdir(join(small.root, "tmp"))).toEqual([]);
+      expect(await small.hasBlob(big.digest)).toBe(false);
+      expect(await small.hasBlob(little.digest)).toBe(false);
+    } finally {
+      execFileSync("umount", ["-l", mnt], { stdio: "ignore" });
+    }
   });
 
   it("many files at once, and again after the pool was closed", async () => {
