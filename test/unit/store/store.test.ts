@@ -111,6 +111,18 @@ describe("staging and commit", () => {
     expect(await store.resolveTag("app", "stable")).toBe(m2.digest);
     expect(await store.listTags("app")).toEqual(["stable", "v1", "v2"]);
   });
+  it("keeps every tag of an index.json larger than one read (read-modify-write reads it whole)", async () => {
+    const m = await pushImage(store, "many", "v0", [blob("m")]);
+    // Well over the 16 KiB first read, and over its doubling: ~250 bytes per tag entry.
+    const tags = Array.from({ length: 250 }, (_, i) => `tag-${i}`);
+    const staging = await store.stage("many");
+    for (const t of tags) staging.tag(t, m.digest);
+    await store.commitAll("many", staging);
+    await pushImage(store, "many", "last", [blob("n")]);
+    expect((await store.listTags("many")).sort()).toEqual(["last", "v0", ...tags].sort());
+    const { stat } = await import("node:fs/promises");
+    expect((await stat(join(root, "repos", "many", "_oci", "index.json"))).size).toBeGreaterThan(48 * 1024);
+  });
 });
 
 describe("dedupe", () => {
