@@ -37,12 +37,16 @@ const CHUNK = 4 * 1024 * 1024;
 /** Up to this size a file is read whole and written from that buffer, not copied in the kernel. */
 const SMALL = 1024 * 1024;
 
+/** At most this many big-file flushes run on libuv's pool at once (see big() in the worker). */
+const MAX_FLUSHING = 2;
+
 // Big files: copy_file_range, then hash the copy (re-read from the page cache) in CHUNK reads.
 // Small files: read the source once into memory, hash that buffer, write that same buffer: what is
 // stored is exactly what was hashed, and it takes 7 syscalls instead of copyFile's 7 plus 5 to
 // re-open, chmod, read and close the copy (per-file overhead is what small files cost).
 const WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
+const flushing = new Int32Array(workerData.flushing);
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 let buf;
@@ -85,8 +89,14 @@ async function big(job) {
     // copy_file_range copied the source's mode; store files are 0644 like every other write.
     fs.fchmodSync(fd, 0o644);
     // fsync mode: the flush starts now, on the libuv pool, and goes to disk while this thread
-    // hashes the copy from the page cache; the answer waits for both.
-    if (job.sync) flushed = new Promise((resolve) => fs.fdatasync(fd, resolve));
+    // hashes the copy from the page cache; the answer waits for both. At most MAX_FLUSHING such
+    // flushes at once in the process: each holds one of libuv's 4 threads, which every other fs
+    // call of the process needs too; past that, this thread flushes after hashing.
+    if (job.sync && Atomics.add(flushing, 0, 1) < ${MAX_FLUSHING}) {
+      flushed = new Promise((resolve) => fs.fdatasync(fd, (err) => { Atomics.sub(flushing, 0, 1); resolve(err); }));
+    } else if (job.sync) {
+      Atomics.sub(flushing, 0, 1);
+    }
     const hash = createHash(job.algorithm);
     let bytes = 0;
     for (;;) {
@@ -99,6 +109,7 @@ async function big(job) {
     }
     const err = await flushed;
     if (err) throw err;
+    if (job.sync && flushed === undefined) fs.fdatasyncSync(fd);
     return { hex: hash.digest("hex"), bytes };
   } finally {
     await flushed;
@@ -139,6 +150,9 @@ type Reply = { id: number; hex: string; bytes: number } | { id: number; error: {
  */
 const SIZE = Math.min(16, availableParallelism() * 2 + 2);
 
+/** Overlapped flushes in flight, shared by all workers (see big() in the worker). */
+const flushing = new SharedArrayBuffer(4);
+
 const slots: Slot[] = [];
 const queue: Pending[] = [];
 let nextId = 1;
@@ -169,7 +183,7 @@ function dispatch(): void {
 }
 
 function spawn(): Slot {
-  const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true }) };
+  const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { flushing } }) };
   slots.push(slot);
   slot.worker.on("message", (reply: Reply) => {
     const p = slot.current;
