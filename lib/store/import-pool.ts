@@ -1,7 +1,7 @@
 /**
  * Worker threads that copy a local file into the store's tmp and hash the copy, off the JS thread.
  *
- * Why threads: sha256 runs at ~1.3–1.7 GB/s on one core, so hashing on the event loop caps a local
+ * Why threads: sha256 runs at ~1.3–1.8 GB/s on one core (SHA-NI), so hashing on the event loop caps a local
  * import at one core however many the machine has. Each worker does one whole job with synchronous
  * calls (copy_file_range via copyFileSync, read, hash, fdatasync): no libuv-pool hop per step and
  * one message round trip per file, and N workers keep N cores busy.
@@ -169,6 +169,8 @@ export async function closeImportPool(): Promise<void> {
   const all = slots.splice(0);
   for (const p of queue.splice(0)) p.reject(new Error("import pool closed"));
   await Promise.all(all.map((s) => s.worker.terminate()));
+  // A worker ended in the middle of a flush never gave its slot back; none is running now.
+  Atomics.store(new Int32Array(flushing), 0, 0);
 }
 
 function dispatch(): void {
