@@ -72,22 +72,30 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, option
 async function acquire(lockPath: string, options: LockOptions): Promise<() => Promise<void>> {
   const staleMs = options.staleMs ?? 60_000;
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-  const owner: OwnerFile = { ...self(), token: randomBytes(8).toString("hex") };
+  const reused = takeParked(lockPath);
+  const owner: OwnerFile = { ...self(), token: reused ?? randomBytes(8).toString("hex") };
+  let built = reused !== undefined;
   let delay = 2;
   for (;;) {
     const draft = `${lockPath}.new-${owner.token}`;
-    // Two plain mkdirs: a recursive one would first fail on the missing draft (one call more).
-    for (const dir of [draft, join(draft, ownerName(owner))]) {
-      await mkdir(dir).catch((err: unknown) => {
-        if (!isCode(err, "EEXIST")) throw err;
-      });
+    if (!built) {
+      // Two plain mkdirs: a recursive one would first fail on the missing draft (one call more).
+      for (const dir of [draft, join(draft, ownerName(owner))]) {
+        await mkdir(dir).catch((err: unknown) => {
+          if (!isCode(err, "EEXIST")) throw err;
+        });
+      }
+      built = true;
     }
     try {
       await rename(draft, lockPath);
       return holding(lockPath, owner, staleMs);
     } catch (err) {
       // ENOENT: recovery in another process swept our draft while we waited; rebuild it.
-      if (isCode(err, "ENOENT")) continue;
+      if (isCode(err, "ENOENT")) {
+        built = false;
+        continue;
+      }
       if (!isCode(err, "EEXIST") && !isCode(err, "ENOTEMPTY")) {
         await rm(draft, { recursive: true, force: true });
         throw err;
@@ -118,7 +126,7 @@ function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Pro
   }, Math.max(10, Math.floor(staleMs / 3)));
   beat.unref();
   const name = ownerName(owner);
-  return async () => {
+  return async (): Promise<void> => {
     clearInterval(beat);
     // Only remove the lock if it is still ours (it could have been broken while this process
     // was stalled for longer than staleMs): our owner folder carries our random token.
@@ -129,21 +137,61 @@ function holding(lockPath: string, owner: OwnerFile, staleMs: number): () => Pro
     if (!ours) return;
     // A failed release must not fail the work done under the lock: at worst the lock lingers
     // until a waiter sees this process is gone or its heartbeat stopped.
-    const gone = `${lockPath}.released-${owner.token}`;
     try {
-      await rename(lockPath, gone);
+      // Parked: back to this holder's draft name, complete with its owner folder, so the next
+      // acquisition here is one rename (see PARK_MS).
+      await rename(lockPath, `${lockPath}.new-${owner.token}`);
     } catch {
       return; // Broken by a waiter meanwhile, or the filesystem failed; see above.
     }
-    // Two rmdirs instead of rm's recursive walk; anything unexpected falls back to rm, and
-    // leftovers are swept by recovery (`.released-`).
-    try {
-      await rmdir(join(gone, name));
-      await rmdir(gone);
-    } catch {
-      await rm(gone, { recursive: true, force: true }).catch(() => undefined);
-    }
+    park(lockPath, owner);
   };
+}
+
+/**
+ * Released locks of this process, kept as ready drafts (`<name>.lock.new-<token>` holding the
+ * owner folder) for PARK_MS: a repository committed several times in a row (one commit per tag)
+ * then takes one rename to lock and two calls to unlock, instead of two mkdirs, a rename, a stat,
+ * a rename and two rmdirs, and creates no directory inode per commit. Recovery in other processes
+ * sweeps `.new-` folders only once their ctime is a minute old; the park's rename refreshes the
+ * ctime and a draft is reused for at most PARK_MS after it, so a draft is never swept while it may
+ * still be reused (and if it were, the rename would fail with ENOENT and a fresh draft is built).
+ * Older drafts are removed by the next release in this process, or by recovery after an exit.
+ */
+const PARK_MS = 20_000;
+const PARK_MAX = 1000;
+const parked = new Map<string, { owner: OwnerFile; at: number }>();
+
+function park(lockPath: string, owner: OwnerFile): void {
+  parked.delete(lockPath);
+  parked.set(lockPath, { owner, at: Date.now() });
+  // Oldest first (Map order is insertion order): expire what is too old, or beyond the bound.
+  for (const [path, p] of parked) {
+    if (parked.size <= PARK_MAX && Date.now() - p.at <= PARK_MS) break;
+    parked.delete(path);
+    void removeDraft(path, p.owner);
+  }
+}
+
+/** The token of a parked draft of `lockPath` still fit for reuse, taking it out of the park. */
+function takeParked(lockPath: string): string | undefined {
+  const p = parked.get(lockPath);
+  if (p === undefined) return undefined;
+  parked.delete(lockPath);
+  if (Date.now() - p.at <= PARK_MS) return p.owner.token;
+  void removeDraft(lockPath, p.owner);
+  return undefined;
+}
+
+/** Two rmdirs instead of rm's recursive walk; anything unexpected falls back to rm. Never throws. */
+async function removeDraft(lockPath: string, owner: OwnerFile): Promise<void> {
+  const draft = `${lockPath}.new-${owner.token}`;
+  try {
+    await rmdir(join(draft, ownerName(owner)));
+    await rmdir(draft);
+  } catch {
+    await rm(draft, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 async function readOwner(lockPath: string): Promise<OwnerFile | null> {

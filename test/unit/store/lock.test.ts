@@ -32,7 +32,26 @@ it("serialises holders and releases on error", async () => {
   expect(order).toHaveLength(20);
   await expect(withLock(lock, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
   expect(await withLock(lock, async () => 42)).toBe(42);
-  expect(await readdir(dir)).toEqual([]);
+  // Released, the lock is parked as this process's ready draft (see lock.ts PARK_MS).
+  expect(await readdir(dir)).toEqual([expect.stringMatching(/^x\.lock\.new-[0-9a-f]{16}$/)]);
+});
+
+it("reuses its parked draft for the next acquisition, and rebuilds one swept meanwhile", async () => {
+  const lock = join(dir, "p.lock");
+  const ownerInside = () => withLock(lock, async () => readdir(lock));
+  const first = await ownerInside();
+  const [draft] = await readdir(dir);
+  expect(draft).toMatch(/^p\.lock\.new-/);
+  expect(await readdir(join(dir, draft as string))).toEqual(first);
+  // Same owner folder again: the draft was renamed into place, not rebuilt.
+  expect(await ownerInside()).toEqual(first);
+  // Recovery in another process may sweep a draft (cleanupBrokenLocks removes `.new-` folders;
+  // the pause keeps the ctime, which has sub-millisecond digits, behind Date.now()).
+  await new Promise((r) => setTimeout(r, 10));
+  expect(await cleanupBrokenLocks(dir, 0)).toBe(1);
+  // The rename into place fails (ENOENT) and the draft is rebuilt, under the same owner name.
+  expect(await ownerInside()).toEqual(first);
+  expect((await readdir(dir)).filter((n) => !n.startsWith("p.lock.new-"))).toEqual([]);
 });
 
 it("breaks a lock whose holder died at once, and one with an old heartbeat after staleMs", async () => {
@@ -59,7 +78,9 @@ it("breaks a lock whose holder died at once, and one with an old heartbeat after
   await new Promise((r) => setTimeout(r, 150));
   expect(await withLock(foreign, async () => 2, { staleMs: 100, timeoutMs: 2_000 })).toBe(2);
 
-  // Broken locks linger (see lock.ts) and are cleaned up later.
+  // Broken locks linger (see lock.ts) and are cleaned up later, with the three parked drafts.
   expect((await readdir(dir)).filter((n) => n.includes(".stale-"))).toHaveLength(3);
-  expect(await cleanupBrokenLocks(dir, 0)).toBe(3);
+  expect((await readdir(dir)).filter((n) => n.includes(".new-"))).toHaveLength(3);
+  expect(await cleanupBrokenLocks(dir, 0)).toBe(6);
+  expect(await readdir(dir)).toEqual([]);
 });
