@@ -1,10 +1,11 @@
 /**
- * Bytes entering the store from a local file (an OCI layout or archive on the same host). The file
- * is copied into `<root>/tmp` in the kernel (copy_file_range: no byte passes through JS) and then
- * the *copy* is hashed: the source may change underneath, and only what the store holds has to
- * match the digest. Copy, hash and (in fsync mode) fdatasync run in a worker thread, so several
- * files go through at once on several cores (import-pool.ts). Same contract as writeVerifiedTemp:
- * the returned temp file is verified and flushed; on any failure it is removed.
+ * Bytes entering the store from a local file (an OCI layout or archive on the same host). A file of
+ * 1 MiB or more is copied into `<root>/tmp` in the kernel (copy_file_range) and then the *copy* is
+ * hashed: the source may change underneath, and only what the store holds has to match the digest.
+ * A smaller one is read once and the buffer that was hashed is the one written. Either way the
+ * work, and fdatasync in fsync mode, runs in a worker thread, so several files go through at once
+ * on several cores (import-pool.ts). Same contract as writeVerifiedTemp: the returned temp file
+ * is verified and flushed; on any failure it is removed.
  */
 import { createReadStream } from "node:fs";
 import { rm } from "node:fs/promises";

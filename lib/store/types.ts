@@ -31,8 +31,9 @@ export interface Staging {
    */
   writeBlob(digest: string, size: number, body: Body): Promise<BlobWriteResult>;
   /**
-   * Same as writeBlob for a file on this host: copied in the kernel (copy_file_range), the copy
-   * hashed and flushed in a worker thread. The copy is what is verified, never `path` itself.
+   * Same as writeBlob for a regular file on this host (EINVAL otherwise): copied in the kernel
+   * (copy_file_range), the copy hashed and flushed in a worker thread. The stored bytes are what
+   * is verified, never `path` itself. When the store already holds the digest, `path` is not read.
    */
   writeBlobFromFile(digest: string, size: number, path: string): Promise<BlobWriteResult>;
   /**
