@@ -24,7 +24,7 @@ export async function loadIndex(ctx: StoreContext, repo: string): Promise<OciInd
   const path = join(oci, "index.json");
   let key: string;
   try {
-    const st = await stat(path);
+    const st = await statSoon(path);
     key = `${st.ino}:${st.mtimeMs}:${st.size}`;
   } catch (err) {
     if (isCode(err, "ENOENT")) return null;
@@ -36,6 +36,31 @@ export async function loadIndex(ctx: StoreContext, repo: string): Promise<OciInd
   if (index === null) return null;
   ctx.indexCache.set(repo, { key, index });
   return index;
+}
+
+/** Stats of index.json files about to be taken (see `statSoon`), by path. */
+const pendingStats = new Map<string, Promise<Stats>>();
+
+/**
+ * stat(path), shared by the readers that ask for the same path before it starts: it starts at
+ * the end of this turn of the event loop (setImmediate), so every reader that joins it asked
+ * before it ran and sees the file as new as when it asked. Concurrent pulls of one repository
+ * (every node of a rollout pulling one tag) then cost one stat and one thread-pool round trip per
+ * turn instead of one each: that round trip was the largest cost of a manifest GET in the /v2
+ * profile once the manifest bytes were remembered.
+ */
+function statSoon(path: string): Promise<Stats> {
+  let pending = pendingStats.get(path);
+  if (pending === undefined) {
+    pending = new Promise<Stats>((resolve, reject) =>
+      setImmediate(() => {
+        pendingStats.delete(path);
+        stat(path).then(resolve, reject);
+      }),
+    );
+    pendingStats.set(path, pending);
+  }
+  return pending;
 }
 
 export async function resolveTag(ctx: StoreContext, repo: string, tag: string): Promise<string | null> {
