@@ -66,10 +66,13 @@ async function commitLocked(ctx: StoreContext, repo: string, staging: FsStaging)
       await inBatches([...staging.blobs.keys()], 64, link);
       for (const m of ordered) await link(m.digest);
       if (durability.fsync) {
-        for (const alg of new Set(["sha256", ...staging.algorithms])) {
-          await fsyncDir(join(oci, "blobs", alg));
-          await fsyncDir(join(layout.poolDir, alg)).catch(() => undefined);
-        }
+        // Together, not one after the other: concurrent fsyncs on one filesystem can share a
+        // journal commit, and all of them must be done before index.json names the content.
+        const algs = [...new Set(["sha256", ...staging.algorithms])];
+        await Promise.all([
+          ...algs.map((alg) => fsyncDir(join(oci, "blobs", alg))),
+          ...algs.map((alg) => fsyncDir(join(layout.poolDir, alg)).catch(() => undefined)),
+        ]);
       }
 
       const indexPath = join(oci, "index.json");
