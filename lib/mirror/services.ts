@@ -7,8 +7,15 @@ import { createSyncService, parseRegistryConfig, PrismaTagState, type RegistryCo
 
 export type MirrorService = SyncService & SyncServiceExtras;
 
-/** Age after which the registry list is read again (in the background while events flow). */
+/** Age after which the registry list is read again before answering (no event feed). */
 const ALL_TTL_MS = 1000;
+/**
+ * Age after which the list is re-read in the background while the event feed is connected. The
+ * trigger announces every change, so this is only a safety net; at once a second (as without
+ * the feed) it was a Prisma query on this event loop every second, in the middle of pulls (seen in
+ * the /v2 profile).
+ */
+const ALL_REFRESH_MS = 30_000;
 
 export interface RegistryEntry {
   id: string;
@@ -74,18 +81,19 @@ export class ServiceCache {
    * Every registry in configuration order (creation order), enabled or not. Every pull asks, so
    * this is answered from memory: while the event feed is connected, the list is current until a
    * registry event says otherwise (then the next caller waits for a fresh read, so a new or edited
-   * registry is seen at once), and a list older than a second is re-read in the background
-   * (stale-while-revalidate: no pull waits for it). Without the feed, a list older than a second
-   * is re-read before answering.
+   * registry is seen at once), and a list older than `ALL_REFRESH_MS` is re-read in the
+   * background (stale-while-revalidate: no pull waits for it). Without the feed, a list older than
+   * a second is re-read before answering.
    */
   all(): Promise<RegistryEntry[]> {
     const list = this.#list;
     if (list !== null && list.generation === this.#generation) {
-      if (Date.now() - list.at < ALL_TTL_MS) return Promise.resolve(list.entries);
+      const age = Date.now() - list.at;
       if (this.o.events?.connected) {
-        this.#load().catch((err: unknown) => this.o.log.warn({ err }, "re-reading the registry list failed; serving the last one"));
+        if (age >= ALL_REFRESH_MS) this.#load().catch((err: unknown) => this.o.log.warn({ err }, "re-reading the registry list failed; serving the last one"));
         return Promise.resolve(list.entries);
       }
+      if (age < ALL_TTL_MS) return Promise.resolve(list.entries);
     }
     return this.#load();
   }
