@@ -251,11 +251,18 @@ export function self(): OwnerId {
   return { ...SELF, pid: process.pid };
 }
 
-/** A fresh file name that encodes its owner: `<host>~<boot>~<pid>~<random>`. */
+/** A fresh file name that encodes its owner: `<host>~<boot>~<pid>~<unique>`. */
 export function ownedName(): string {
-  const me = self();
-  return `${me.host}~${me.boot}~${me.pid}~${randomBytes(8).toString("hex")}`;
+  return `${SELF.host}~${SELF.boot}~${process.pid}~${UNIQUE_PREFIX}${(uniqueNext++).toString(16)}`;
 }
+
+/**
+ * The last part of owned names: random once per process, then a counter. As unique as a fresh
+ * random per name (within a process by the counter; a later process that reuses the pid draws
+ * another prefix), without a random draw and a buffer per temp file and staging area.
+ */
+const UNIQUE_PREFIX = randomBytes(6).toString("hex");
+let uniqueNext = 0;
 
 export function parseOwnedName(name: string): OwnerId | null {
   const parts = name.split("~");
