@@ -24,8 +24,8 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
@@ -148,7 +148,9 @@ function manifestClient(base: string, repo: string) {
  * rotating every round, so no target is always the one measured right after the blob runs (GC of
  * their garbage) or at a busier moment of a shared machine.
  */
-async function manifestLatency(targets: Array<{ url: string; repo: string }>): Promise<Array<{ seq: number[]; par: number[]; roundP95: number[] }>> {
+async function manifestLatency(
+  targets: Array<{ url: string; repo: string; pid?: number | undefined }>,
+): Promise<Array<{ seq: number[]; par: number[]; roundP95: number[]; cpuMs: number }>> {
   const clients = targets.map((t) => manifestClient(t.url, t.repo));
   try {
     const warmup = Math.min(500, MANIFEST_REQUESTS);
@@ -156,13 +158,16 @@ async function manifestLatency(targets: Array<{ url: string; repo: string }>): P
       await c.sequential(warmup);
       await c.parallel(warmup);
     }
-    const out = targets.map(() => ({ seq: [] as number[], par: [] as number[], roundP95: [] as number[] }));
+    const out = targets.map(() => ({ seq: [] as number[], par: [] as number[], roundP95: [] as number[], cpuMs: 0 }));
     for (let round = 0; round < MANIFEST_ROUNDS; round++) {
       const n = Math.floor(MANIFEST_REQUESTS / MANIFEST_ROUNDS) + (round < MANIFEST_REQUESTS % MANIFEST_ROUNDS ? 1 : 0);
       for (let k = 0; k < clients.length; k++) {
         const i = (round + k) % clients.length;
+        const pid = targets[i]!.pid;
+        const cpu0 = pid ? await cpuMs(pid) : 0;
         out[i]!.seq.push(...(await clients[i]!.sequential(n)));
         const par = await clients[i]!.parallel(n);
+        if (pid) out[i]!.cpuMs += (await cpuMs(pid)) - cpu0;
         out[i]!.par.push(...par);
         out[i]!.roundP95.push(summarize(par).p95);
       }
@@ -171,6 +176,13 @@ async function manifestLatency(targets: Array<{ url: string; repo: string }>): P
   } finally {
     await Promise.all(clients.map((c) => c.close()));
   }
+}
+
+/** User + system CPU time of a process and all its threads so far (Linux /proc; 10 ms ticks). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 async function checkContent(base: string, img: Image): Promise<void> {
@@ -248,15 +260,18 @@ async function main(): Promise<void> {
 
     console.log(`\nmanifest GET ${big.repo}:latest (${big.manifest.bytes.length} bytes), ${MANIFEST_REQUESTS} sequential, then ${MANIFEST_REQUESTS} over ${PARALLEL} clients`);
     const targets = [
-      { label: "ferry, mirrored tag (check not due)", url: ferry.url, repo: big.repo },
-      { label: "ferry, unmapped repo (store only)", url: ferry.url, repo: plain.repo },
+      { label: "ferry, mirrored tag (check not due)", url: ferry.url, repo: big.repo, pid: ferry.child.pid },
+      { label: "ferry, unmapped repo (store only)", url: ferry.url, repo: plain.repo, pid: ferry.child.pid },
       { label: "docker-registry", url: registry.url, repo: big.repo },
     ];
+    const load0 = loadavg();
     const results = await manifestLatency(targets);
+    console.log(`load average (1/5/15 min) before ${load0.map((x) => x.toFixed(2)).join(" ")}, after ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
     for (const [i, t] of targets.entries()) {
-      const { seq, par, roundP95 } = results[i]!;
+      const { seq, par, roundP95, cpuMs: cpu } = results[i]!;
       console.log(`${t.label.padEnd(38)} sequential ${fmt(summarize(seq))}`);
       console.log(`${t.label.padEnd(38)} ${PARALLEL} parallel ${fmt(summarize(par))}  (p95 per round: ${roundP95.map((x) => x.toFixed(2)).join(" ")})`);
+      if (t.pid) console.log(`${t.label.padEnd(38)} server CPU ${((cpu / (seq.length + par.length)) * 1000).toFixed(0)} µs per GET (user+sys, all threads)`);
     }
   } finally {
     stopInterrupt();
