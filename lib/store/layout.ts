@@ -6,7 +6,7 @@
  * <root>/repos/<repo...>/_oci/oci-layout      one OCI image layout per repository
  * <root>/repos/<repo...>/_oci/index.json        tags and root manifests
  * <root>/repos/<repo...>/_oci/blobs/<alg>/<hex> hard links into the pool (blobs and manifests)
- * <root>/staging/<owner>/<alg>-<hex>         images in flight (hard links too)
+ * <root>/staging/<owner>.<alg>-<hex>         images in flight (hard links too)
  * <root>/tmp/<owner>                          files being written, never under a final name
  * <root>/locks/<hash>.lock/                   cross-process locks (see lock.ts)
  * ```

@@ -1,5 +1,5 @@
 /**
- * Start-up cleanup of what crashed writers left behind. Temp files and staging areas are named
+ * Start-up cleanup of what crashed writers left behind. Temp files and staging names are named
  * after their owner (layout.ts `ownedName`), so an entry is removed when its owner is provably
  * gone (same host: dead pid or earlier boot) or, for owners on other hosts sharing the store,
  * when it is older than `foreignMaxAgeMs`. Live writers in other processes are left alone, which
@@ -37,8 +37,10 @@ async function sweepOwned(dir: string, foreignMaxAgeMs: number): Promise<number>
     const owner = parseOwnedName(name);
     let remove = owner !== null && ownerState(owner) === "gone";
     if (!remove && (owner === null || ownerState(owner) === "unknown")) {
+      // ctime, not mtime: a staging name is a hard link to content that may be years old (its
+      // mtime), while linking or renaming it in set its ctime.
       const st = await stat(path).catch(() => null);
-      remove = st !== null && Date.now() - st.mtimeMs > foreignMaxAgeMs;
+      remove = st !== null && Date.now() - Math.max(st.mtimeMs, st.ctimeMs) > foreignMaxAgeMs;
     }
     if (remove) {
       await rm(path, { recursive: true, force: true });

@@ -61,6 +61,34 @@ describe("staging and commit", () => {
     expect(await readdir(join(root, "staging"))).toEqual([]);
   });
 
+  it("leaves no staging name behind when discarded while a blob is still being written", async () => {
+    const b = blob("x".repeat(100_000));
+    const staging = await store.stage("app");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let started!: () => void;
+    const reading = new Promise<void>((r) => {
+      started = r;
+    });
+    const slow = Readable.from(
+      (async function* () {
+        yield b.bytes.subarray(0, 1000);
+        started();
+        await gate;
+        yield b.bytes.subarray(1000);
+      })(),
+    );
+    const writing = staging.writeBlob(b.digest, b.size, slow);
+    await reading;
+    await store.cleanupImage(staging);
+    release();
+    await expect(writing).rejects.toMatchObject({ code: "CONFLICT" });
+    expect(await readdir(join(root, "staging"))).toEqual([]);
+    expect(await readdir(join(root, "tmp"))).toEqual([]);
+  });
+
   it("refuses to commit an incomplete image, and keeps the repository untouched", async () => {
     const staging = await store.stage("app");
     const config = blob("{}");
@@ -239,6 +267,8 @@ describe("recovery", () => {
     await mkdir(join(root, "staging", dead, "blobs", "sha256"), { recursive: true });
     await writeFile(join(root, "tmp", dead), "half a blob");
     const live = await store.stage("app");
+    const held = blob("live");
+    await live.writeBlob(held.digest, held.size, body(held));
     const report = await store.recover();
     expect(report.stagingRemoved).toBeGreaterThanOrEqual(0);
     // The foreign-host entries above are young, so they stay; a same-host dead pid goes at once.
@@ -249,8 +279,9 @@ describe("recovery", () => {
     await writeFile(join(root, "tmp", deadHere), "half");
     const r2 = await store.recover();
     expect(r2).toMatchObject({ stagingRemoved: 1, tmpRemoved: 1 });
-    expect((await readdir(join(root, "staging"))).sort()).toEqual([dead, live.id].sort());
+    expect((await readdir(join(root, "staging"))).sort()).toEqual([dead, `${live.id}.sha256-${held.digest.slice(7)}`].sort());
     await store.cleanupImage(live);
+    expect(await readdir(join(root, "staging"))).toEqual([dead]);
   });
 });
 
