@@ -11,9 +11,9 @@ export type MirrorService = SyncService & SyncServiceExtras;
 const ALL_TTL_MS = 1000;
 /**
  * Age after which the list is re-read in the background while the event feed is connected. The
- * trigger announces every change, so this is only a safety net; at once a second (as without
- * the feed) it was a Prisma query on this event loop every second, in the middle of pulls (seen in
- * the /v2 profile).
+ * trigger announces every change, so this is only a safety net. (Re-reading every second, as
+ * without the feed, ran a Prisma query on the serving event loop every second in the middle of
+ * pulls: seen in the /v2 profile.)
  */
 const ALL_REFRESH_MS = 30_000;
 
