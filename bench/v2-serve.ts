@@ -150,7 +150,7 @@ function manifestClient(base: string, repo: string) {
  */
 async function manifestLatency(
   targets: Array<{ url: string; repo: string; pid?: number | undefined }>,
-): Promise<Array<{ seq: number[]; par: number[]; roundP95: number[]; cpuMs: number }>> {
+): Promise<Array<{ seq: number[]; par: number[]; roundP95: number[]; roundCpuUs: number[]; cpuMs: number }>> {
   const clients = targets.map((t) => manifestClient(t.url, t.repo));
   try {
     const warmup = Math.min(500, MANIFEST_REQUESTS);
@@ -158,7 +158,7 @@ async function manifestLatency(
       await c.sequential(warmup);
       await c.parallel(warmup);
     }
-    const out = targets.map(() => ({ seq: [] as number[], par: [] as number[], roundP95: [] as number[], cpuMs: 0 }));
+    const out = targets.map(() => ({ seq: [] as number[], par: [] as number[], roundP95: [] as number[], roundCpuUs: [] as number[], cpuMs: 0 }));
     for (let round = 0; round < MANIFEST_ROUNDS; round++) {
       const n = Math.floor(MANIFEST_REQUESTS / MANIFEST_ROUNDS) + (round < MANIFEST_REQUESTS % MANIFEST_ROUNDS ? 1 : 0);
       for (let k = 0; k < clients.length; k++) {
@@ -167,7 +167,11 @@ async function manifestLatency(
         const cpu0 = pid ? await cpuMs(pid) : 0;
         out[i]!.seq.push(...(await clients[i]!.sequential(n)));
         const par = await clients[i]!.parallel(n);
-        if (pid) out[i]!.cpuMs += (await cpuMs(pid)) - cpu0;
+        if (pid) {
+          const used = (await cpuMs(pid)) - cpu0;
+          out[i]!.cpuMs += used;
+          out[i]!.roundCpuUs.push((used / (2 * n)) * 1000);
+        }
         out[i]!.par.push(...par);
         out[i]!.roundP95.push(summarize(par).p95);
       }
@@ -268,10 +272,13 @@ async function main(): Promise<void> {
     const results = await manifestLatency(targets);
     console.log(`load average (1/5/15 min) before ${load0.map((x) => x.toFixed(2)).join(" ")}, after ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
     for (const [i, t] of targets.entries()) {
-      const { seq, par, roundP95, cpuMs: cpu } = results[i]!;
+      const { seq, par, roundP95, roundCpuUs, cpuMs: cpu } = results[i]!;
       console.log(`${t.label.padEnd(38)} sequential ${fmt(summarize(seq))}`);
       console.log(`${t.label.padEnd(38)} ${PARALLEL} parallel ${fmt(summarize(par))}  (p95 per round: ${roundP95.map((x) => x.toFixed(2)).join(" ")})`);
-      if (t.pid) console.log(`${t.label.padEnd(38)} server CPU ${((cpu / (seq.length + par.length)) * 1000).toFixed(0)} µs per GET (user+sys, all threads)`);
+      if (t.pid) {
+        const perRound = roundCpuUs.map((x) => x.toFixed(0)).join(" ");
+        console.log(`${t.label.padEnd(38)} server CPU ${((cpu / (seq.length + par.length)) * 1000).toFixed(0)} µs per GET (user+sys, all threads; per round: ${perRound})`);
+      }
     }
   } finally {
     stopInterrupt();
