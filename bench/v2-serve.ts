@@ -150,7 +150,7 @@ function manifestClient(base: string, repo: string) {
  */
 async function manifestLatency(
   targets: Array<{ url: string; repo: string; pid?: number | undefined }>,
-): Promise<Array<{ seq: number[]; par: number[]; roundP95: number[]; roundCpuUs: number[]; cpuMs: number }>> {
+): Promise<Array<{ seq: number[]; par: number[]; roundP95: number[]; roundCpuUs: number[]; roundBusy: number[]; cpuMs: number }>> {
   const clients = targets.map((t) => manifestClient(t.url, t.repo));
   try {
     const warmup = Math.min(500, MANIFEST_REQUESTS);
@@ -158,13 +158,14 @@ async function manifestLatency(
       await c.sequential(warmup);
       await c.parallel(warmup);
     }
-    const out = targets.map(() => ({ seq: [] as number[], par: [] as number[], roundP95: [] as number[], roundCpuUs: [] as number[], cpuMs: 0 }));
+    const out = targets.map(() => ({ seq: [] as number[], par: [] as number[], roundP95: [] as number[], roundCpuUs: [] as number[], roundBusy: [] as number[], cpuMs: 0 }));
     for (let round = 0; round < MANIFEST_ROUNDS; round++) {
       const n = Math.floor(MANIFEST_REQUESTS / MANIFEST_ROUNDS) + (round < MANIFEST_REQUESTS % MANIFEST_ROUNDS ? 1 : 0);
       for (let k = 0; k < clients.length; k++) {
         const i = (round + k) % clients.length;
         const pid = targets[i]!.pid;
         const cpu0 = pid ? await cpuMs(pid) : 0;
+        const machine0 = await machineCpu();
         out[i]!.seq.push(...(await clients[i]!.sequential(n)));
         const par = await clients[i]!.parallel(n);
         if (pid) {
@@ -172,14 +173,23 @@ async function manifestLatency(
           out[i]!.cpuMs += used;
           out[i]!.roundCpuUs.push((used / (2 * n)) * 1000);
         }
+        const machine1 = await machineCpu();
         out[i]!.par.push(...par);
         out[i]!.roundP95.push(summarize(par).p95);
+        out[i]!.roundBusy.push((machine1.busy - machine0.busy) / (machine1.total - machine0.total));
       }
     }
     return out;
   } finally {
     await Promise.all(clients.map((c) => c.close()));
   }
+}
+
+/** Busy and total CPU time of the whole machine so far (/proc/stat; busy excludes idle and iowait). */
+async function machineCpu(): Promise<{ busy: number; total: number }> {
+  const ticks = (await readFile("/proc/stat", "utf8")).split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return { busy: total - ticks[3]! - ticks[4]!, total };
 }
 
 /** User + system CPU time of a process and all its threads so far (Linux /proc; 10 ms ticks). */
@@ -272,9 +282,10 @@ async function main(): Promise<void> {
     const results = await manifestLatency(targets);
     console.log(`load average (1/5/15 min) before ${load0.map((x) => x.toFixed(2)).join(" ")}, after ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
     for (const [i, t] of targets.entries()) {
-      const { seq, par, roundP95, roundCpuUs, cpuMs: cpu } = results[i]!;
+      const { seq, par, roundP95, roundCpuUs, roundBusy, cpuMs: cpu } = results[i]!;
       console.log(`${t.label.padEnd(38)} sequential ${fmt(summarize(seq))}`);
       console.log(`${t.label.padEnd(38)} ${PARALLEL} parallel ${fmt(summarize(par))}  (p95 per round: ${roundP95.map((x) => x.toFixed(2)).join(" ")})`);
+      console.log(`${t.label.padEnd(38)} machine CPU busy per round: ${roundBusy.map((x) => `${(x * 100).toFixed(0)}%`).join(" ")}`);
       if (t.pid) {
         const perRound = roundCpuUs.map((x) => x.toFixed(0)).join(" ");
         console.log(`${t.label.padEnd(38)} server CPU ${((cpu / (seq.length + par.length)) * 1000).toFixed(0)} µs per GET (user+sys, all threads; per round: ${perRound})`);
