@@ -22,21 +22,28 @@ export async function loadIndex(ctx: StoreContext, repo: string): Promise<OciInd
   const oci = await ctx.layout.resolveRepo(repo);
   if (oci === null) return null;
   const path = join(oci, "index.json");
-  let key: string;
+  let st: Stats;
   try {
-    const st = await statSoon(path);
-    key = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    st = await statSoon(path);
   } catch (err) {
     if (isCode(err, "ENOENT")) return null;
     throw err;
   }
+  const key = `${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}`;
   const cached = ctx.indexCache.get(repo);
   if (cached?.key === key) return cached.index;
   const index = await readIndexFile(path);
   if (index === null) return null;
-  ctx.indexCache.set(repo, { key, index });
+  // A file written within the last RACY_INDEX_MS is not remembered (as git treats "racily clean"
+  // entries): file times tick coarsely, and an inode freed by one commit's rename can be reused by
+  // the next commit's index of the same size within one tick, giving a different index the same key.
+  if (Date.now() - Math.max(st.mtimeMs, st.ctimeMs) > RACY_INDEX_MS) ctx.indexCache.set(repo, { key, index });
+  else ctx.indexCache.delete(repo);
   return index;
 }
+
+/** Younger index.json files are re-read on every request (see loadIndex). */
+const RACY_INDEX_MS = 2000;
 
 /** Stats of index.json files about to be taken (see `statSoon`), by path. */
 const pendingStats = new Map<string, Promise<Stats>>();

@@ -1,4 +1,5 @@
-import { readdir } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -204,6 +205,23 @@ describe("reads", () => {
     // A blob of another repository is not visible here.
     await pushImage(store, "other", "v", [blob("private")]);
     expect(await store.statBlob("r", blob("private").digest)).toBeNull();
+  });
+
+  it("sees index.json rewritten within a clock tick, though inode, size and mtime are unchanged", async () => {
+    const a = await pushImage(store, "app", "a", [blob("layer-a")]);
+    const b = await pushImage(store, "app", "b", [blob("layer-b")]);
+    expect(await store.resolveTag("app", "a")).toBe(a.digest);
+    // Another commit's index of the same size at the same inode and file times: what the reuse of
+    // a freed inode within one coarse tick looks like. Swapping the two digests keeps the size.
+    const path = join(root, "repos", "app", "_oci", "index.json");
+    const before = await stat(path, { bigint: true });
+    const text = await readFile(path, "utf8");
+    await writeFile(path, text.replaceAll(a.digest, "@A@").replaceAll(b.digest, a.digest).replaceAll("@A@", b.digest));
+    const ns = (t: bigint) => `@${t / 1_000_000_000n}.${String(t % 1_000_000_000n).padStart(9, "0")}`;
+    execFileSync("touch", ["-m", "-d", ns(before.mtimeNs), path]);
+    const after = await stat(path, { bigint: true });
+    expect([after.ino, after.size, after.mtimeNs]).toEqual([before.ino, before.size, before.mtimeNs]);
+    expect(await store.resolveTag("app", "a")).toBe(b.digest);
   });
 
   it("lists tags and repositories in lexical order, with paging", async () => {
