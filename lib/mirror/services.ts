@@ -1,6 +1,6 @@
 import type { Db } from "../db";
 import type { Logger } from "../observability";
-import type { EventListener, FerryEvent } from "../scheduler";
+import { GenerationCache, type EventListener, type FerryEvent } from "../scheduler";
 import type { Store } from "../store";
 import { SOURCE_KEY } from "./apply-config";
 import { createSyncService, parseRegistryConfig, PrismaTagState, type RegistryConfig, type SyncService, type SyncServiceExtras } from "../sync";
@@ -67,15 +67,13 @@ export class ServiceCache {
     return this.#fromRow(row);
   }
 
-  /** Bumped by every registry event and by `invalidate()`: a list read before is not served. */
-  #generation = 0;
-  #list: { at: number; generation: number; entries: RegistryEntry[] } | null = null;
-  #loading: { generation: number; promise: Promise<RegistryEntry[]> } | null = null;
+  /** Invalidated by every registry event and by `invalidate()`: a list read before is not served. */
+  readonly #list = new GenerationCache<RegistryEntry[]>();
   readonly #onEvent = (e: FerryEvent) => {
-    if (e.type === "registry") this.#generation++;
+    if (e.type === "registry") this.#list.invalidate();
   };
   // Events missed while the feed was down: the list may be stale.
-  readonly #onReconnected = () => void this.#generation++;
+  readonly #onReconnected = () => this.#list.invalidate();
 
   /**
    * Every registry in configuration order (creation order), enabled or not. Every pull asks, so
@@ -86,34 +84,20 @@ export class ServiceCache {
    * a second is re-read before answering.
    */
   all(): Promise<RegistryEntry[]> {
-    const list = this.#list;
-    if (list !== null && list.generation === this.#generation) {
-      const age = Date.now() - list.at;
+    const hit = this.#list.current();
+    if (hit !== null) {
       if (this.o.events?.connected) {
-        if (age >= ALL_REFRESH_MS) this.#load().catch((err: unknown) => this.o.log.warn({ err }, "re-reading the registry list failed; serving the last one"));
-        return Promise.resolve(list.entries);
+        if (hit.ageMs >= ALL_REFRESH_MS) this.#load().catch((err: unknown) => this.o.log.warn({ err }, "re-reading the registry list failed; serving the last one"));
+        return Promise.resolve(hit.value);
       }
-      if (age < ALL_TTL_MS) return Promise.resolve(list.entries);
+      if (hit.ageMs < ALL_TTL_MS) return Promise.resolve(hit.value);
     }
     return this.#load();
   }
 
   /** One read per generation at a time; its result is kept only if no event came meanwhile. */
   #load(): Promise<RegistryEntry[]> {
-    const generation = this.#generation;
-    if (this.#loading?.generation === generation) return this.#loading.promise;
-    const at = Date.now();
-    const promise = this.#loadAll().then((entries) => {
-      if (generation === this.#generation && (this.#list === null || this.#list.at <= at)) this.#list = { at, generation, entries };
-      return entries;
-    });
-    const loading = { generation, promise };
-    this.#loading = loading;
-    const done = () => {
-      if (this.#loading === loading) this.#loading = null;
-    };
-    promise.then(done, done);
-    return promise;
+    return this.#list.load(() => this.#loadAll());
   }
 
   async #loadAll(): Promise<RegistryEntry[]> {
@@ -161,7 +145,7 @@ export class ServiceCache {
    * without the row changing). Old services close after a minute, as on any rebuild.
    */
   invalidate(): void {
-    this.#generation++;
+    this.#list.invalidate();
     const old = [...this.#entries.values()];
     this.#entries.clear();
     for (const e of old) setTimeout(() => void e.entry.service.close().catch(() => {}), 60_000).unref();

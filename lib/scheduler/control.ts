@@ -1,4 +1,5 @@
 import { AppError } from "../errors";
+import { GenerationCache } from "./generation-cache";
 import { loadGeneratorRow, type GeneratorPhase, type GeneratorRow } from "./generator-state";
 import { generatorTrigger } from "./generators";
 import type { Sql } from "./sql";
@@ -91,9 +92,7 @@ export interface SnapshotFeed {
  * was down would leave the snapshot stale).
  */
 export class SnapshotCache {
-  #generation = 0;
-  #value: { rows: GeneratorStatus[]; generation: number; at: number } | null = null;
-  #loading: { generation: number; promise: Promise<GeneratorStatus[]> } | null = null;
+  readonly #cache = new GenerationCache<GeneratorStatus[]>();
 
   constructor(
     private readonly feed: SnapshotFeed,
@@ -101,29 +100,14 @@ export class SnapshotCache {
   ) {}
 
   invalidate(): void {
-    this.#generation++;
+    this.#cache.invalidate();
   }
 
   get(load: () => Promise<GeneratorStatus[]>): Promise<GeneratorStatus[]> {
     if (!this.feed.connected) return load();
-    const generation = this.#generation;
-    const v = this.#value;
-    if (v && v.generation === generation && Date.now() - v.at < this.ttlMs) return Promise.resolve(v.rows);
-    if (this.#loading?.generation === generation) return this.#loading.promise;
-    const at = Date.now();
-    const promise = load().then(
-      (rows) => {
-        if (!this.#value || this.#value.at <= at) this.#value = { rows, generation, at };
-        return rows;
-      },
-    );
-    const loading = { generation, promise };
-    this.#loading = loading;
-    const done = () => {
-      if (this.#loading === loading) this.#loading = null;
-    };
-    promise.then(done, done);
-    return promise;
+    const hit = this.#cache.current();
+    if (hit !== null && hit.ageMs < this.ttlMs) return Promise.resolve(hit.value);
+    return this.#cache.load(load);
   }
 }
 

@@ -1,4 +1,5 @@
 export { closeProcessEvents, EventListener, processEvents, type FerryEvent } from "./events";
+export { GenerationCache } from "./generation-cache";
 export {
   addEvent,
   cancel,
