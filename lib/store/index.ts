@@ -8,6 +8,7 @@ export { verifyStoreAt } from "./verify-cli-core";
 export { DEFAULT_GC_GRACE_MS } from "./gc";
 export { MEDIA_TYPES } from "./manifest";
 export { REF_NAME } from "./oci-index";
+export { importOciLayout, type ImportLayoutOptions, type ImportLayoutResult } from "./import-layout";
 export { isValidRepoName, isValidTag, isDigest, MAX_REPO_NAME_LENGTH } from "./names";
 export type {
   Body,

@@ -1,7 +1,7 @@
 /**
  * `ferry`: Ferry's command line. Most commands talk to a running Ferry over the REST API
  * (`--url`/`FERRY_URL`, default http://localhost:3000; `--token`/`FERRY_TOKEN`, an API token);
- * `config validate|import-zot` read files and `store verify|gc` open the store directly.
+ * `config validate|import-zot` read files and `store verify|gc|import` open the store directly.
  * Exit codes: 0 ok, 1 the operation failed (or the server refused it), 2 usage or invalid
  * configuration, 3 Ferry could not be reached.
  */
@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { stringify as toYaml, parse as parseYaml } from "yaml";
 import { exportAlerts, importZotConfig, loadConfig, readRawConfig } from "../../lib/config";
 import { isAppError } from "../../lib/errors";
-import { FsStore, verifyStoreAt, DEFAULT_GC_GRACE_MS } from "../../lib/store";
+import { FsStore, importOciLayout, verifyStoreAt, DEFAULT_GC_GRACE_MS } from "../../lib/store";
 import { parseRegistryConfig } from "../../lib/sync";
 import { parseDuration } from "../../lib/sync/duration";
 import { CliError, FerryApi, type GeneratorView, type TaskView } from "./api";
@@ -34,6 +34,8 @@ const USAGE = `usage: ferry <command> [options]
                                        the config file (default: the one Ferry would use), no secrets
   store verify [--root <dir>]          re-hash the store (exit 1 on corruption)
   store gc [--root <dir>] [--grace 1h] remove blobs nothing references
+  store import <layout-dir> <repo> [--tag t]... [--root <dir>]
+                                       seed <repo> from an OCI image layout (skopeo copy … oci:<dir>)
 
   --url <url>     Ferry's address (FERRY_URL, default http://localhost:3000)
   --token <tok>   API token (FERRY_TOKEN)
@@ -52,6 +54,7 @@ const OPTIONS = {
   output: { type: "string", short: "o" },
   root: { type: "string" },
   grace: { type: "string" },
+  tag: { type: "string", multiple: true },
   interval: { type: "string" },
   dev: { type: "boolean" },
   "no-build": { type: "boolean" },
@@ -98,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
     case "config":
       return config(v, sub, rest);
     case "store":
-      return store(v, sub);
+      return store(v, sub, rest);
     default:
       throw new CliError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`, 2);
   }
@@ -289,8 +292,9 @@ function emit(data: unknown, v: Values): void {
   else process.stdout.write(text);
 }
 
-async function store(v: Values, sub: string | undefined): Promise<number> {
+async function store(v: Values, sub: string | undefined, args: string[]): Promise<number> {
   const root = v.root ?? loadConfig().paths.storeRoot;
+  if (sub === "import") return storeImport(root, args, v.tag);
   if (!existsSync(root)) throw new CliError(`no store at ${root} (pass --root or set FERRY_STORE_DIR)`, 2);
   if (sub === "verify") {
     const { summary, exitCode } = await verifyStoreAt(root);
@@ -306,7 +310,23 @@ async function store(v: Values, sub: string | undefined): Promise<number> {
     for (const k of r.skipped) out(`skipped ${k.repo}: ${k.reason}`);
     return 0;
   }
-  throw new CliError("usage: ferry store verify|gc [--root <dir>]", 2);
+  throw new CliError("usage: ferry store verify|gc|import [--root <dir>]", 2);
+}
+
+/** Seeding a new mirror is the point, so unlike verify and gc this creates the store if needed. */
+async function storeImport(root: string, args: string[], tags: string[] | undefined): Promise<number> {
+  const [dir, repo, extra] = args;
+  if (!dir || !repo || extra !== undefined) throw new CliError("usage: ferry store import <layout-dir> <repo> [--tag t]... [--root <dir>]", 2);
+  const s = await FsStore.open(root);
+  let r;
+  try {
+    r = await importOciLayout(s, dir, repo, { tags });
+  } catch (err) {
+    if (isAppError(err)) throw new CliError(`import of ${dir} failed: ${err.code}: ${err.message}`, 1);
+    throw err;
+  }
+  out(`imported ${r.repo}: ${r.tags.length} tags, ${r.manifests} manifests, ${r.blobs} blobs, ${(r.bytes / 1024 / 1024).toFixed(1)} MiB`);
+  return 0;
 }
 
 main(process.argv.slice(2)).then(
