@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { stringify as toYaml, parse as parseYaml } from "yaml";
 import { exportAlerts, importZotConfig, loadConfig, readRawConfig } from "../../lib/config";
 import { isAppError } from "../../lib/errors";
-import { FsStore, importOciLayout, verifyStoreAt, DEFAULT_GC_GRACE_MS } from "../../lib/store";
+import { FsStore, importOciLayout, isValidRepoName, verifyStoreAt, DEFAULT_GC_GRACE_MS } from "../../lib/store";
 import { parseRegistryConfig } from "../../lib/sync";
 import { parseDuration } from "../../lib/sync/duration";
 import { CliError, FerryApi, type GeneratorView, type TaskView } from "./api";
@@ -317,6 +317,7 @@ async function store(v: Values, sub: string | undefined, args: string[]): Promis
 async function storeImport(root: string, args: string[], tags: string[] | undefined): Promise<number> {
   const [dir, repo, extra] = args;
   if (!dir || !repo || extra !== undefined) throw new CliError("usage: ferry store import <layout-dir> <repo> [--tag t]... [--root <dir>]", 2);
+  if (!isValidRepoName(repo)) throw new CliError(`invalid repository name ${JSON.stringify(repo)} (lowercase a-z0-9, separators . _ - /)`, 2);
   const s = await FsStore.open(root);
   let r;
   try {

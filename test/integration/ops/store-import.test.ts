@@ -159,5 +159,6 @@ describe.skipIf(!registryAvailable())("ferry store import", () => {
   it("exits 2 on usage errors", async () => {
     expect((await ferry(["store", "import", layout, "--root", root])).code).toBe(2);
     expect((await ferry(["store", "import", layout, "a", "b", "--root", root])).code).toBe(2);
+    expect((await ferry(["store", "import", layout, "Not/Valid", "--root", root])).code).toBe(2);
   });
 });
