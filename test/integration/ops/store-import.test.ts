@@ -5,12 +5,12 @@
  * leave nothing behind: no repository, no temp files.
  */
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, open, readdir, rm, symlink, unlink } from "node:fs/promises";
+import { cp, mkdtemp, open, readdir, readFile, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FsStore, importOciLayout } from "../../../lib/store";
+import { FsStore, importOciLayout, REF_NAME } from "../../../lib/store";
 import { childEnv } from "../../helpers/ferry-process";
 import { pushImage, pushIndex, type PushedManifest } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
@@ -109,6 +109,18 @@ describe.skipIf(!registryAvailable())("ferry store import", () => {
     expect(await store.listTags("mirror/filtered")).toEqual(["2.0"]);
     // 1.0's layers were not asked for and are not part of the repository.
     expect(await store.statBlob("mirror/filtered", one.blobs[1]!.digest)).toBeNull();
+  });
+
+  it("takes the tag from a ref name that is a whole reference (as buildkit writes it)", async () => {
+    const dir = await layoutCopy("full-ref");
+    const indexFile = path.join(dir, "index.json");
+    const index = JSON.parse(await readFile(indexFile, "utf8")) as { manifests: Array<{ annotations: Record<string, string> }> };
+    for (const d of index.manifests) d.annotations[REF_NAME] = `registry.example:5000/apps/one:${d.annotations[REF_NAME]}`;
+    await writeFile(indexFile, JSON.stringify(index));
+    const store = await FsStore.open(root);
+    const r = await importOciLayout(store, dir, "mirror/full-ref", { tags: ["2.0"] });
+    expect(r.tags).toEqual(["2.0"]);
+    expect((await store.getManifest("mirror/full-ref", "2.0")).digest).toBe(two.digest);
   });
 
   it("refuses a tag the layout lacks, with the tags it has, and commits nothing", async () => {
