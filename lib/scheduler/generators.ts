@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "../observability";
-import { Semaphore } from "../sync/limit";
+import { Semaphore } from "../concurrency";
 import type { SyncService } from "../sync/service-types";
 import { TaskGenerator } from "../sync/task-generator";
 import { loadGeneratorRow, saveGenerator, toGeneratorState, type GeneratorRow } from "./generator-state";

@@ -10,7 +10,7 @@ import { constants } from "node:fs";
 import { lstat, open } from "node:fs/promises";
 import { join } from "node:path";
 import { AppError, isAppError } from "../errors";
-import { mapLimit } from "../sync/limit";
+import { mapLimit } from "../concurrency";
 import { isCode } from "./layout";
 import { MAX_MANIFEST_BYTES, parseManifest, requiredBlobs, type Descriptor } from "./manifest";
 import { assertRepoName, isValidTag, parseDigest } from "./names";

@@ -23,7 +23,7 @@ import { computeDigest, isIndexMediaType, MediaTypes, validateDigest, type Descr
 import type { Staging, Store } from "../store";
 import { formatPlatform, platformMatches, type PlatformSpec } from "./content-rules";
 import { convertImageManifest, convertIndex, isDockerManifestType } from "./convert-oci";
-import { mapLimit, type Semaphore } from "./limit";
+import { mapLimit, type Semaphore } from "../concurrency";
 import type { SyncContext } from "./service-types";
 
 /** Counters for one sync operation, reported through `SyncContext.progress`. */

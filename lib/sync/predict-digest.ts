@@ -12,7 +12,7 @@
  */
 import type { FetchedManifest, RegistryClient } from "../oci";
 import { finishImage, finishIndex, mayRewrite, selectChildren, type StoredRef, type TreeOptions } from "./copy-image";
-import { mapLimit } from "./limit";
+import { mapLimit } from "../concurrency";
 
 /** The seed's GetOCIDigest result. */
 export interface OCIDigest {

@@ -30,7 +30,7 @@ import { parseRegistryConfig, type ContentRule, type RegistryConfig, type Regist
 import { ContentRules, filterTags, parsePlatform, selectLatest, type PlatformSpec } from "./content-rules";
 import { isDockerManifestType } from "./convert-oci";
 import { copyTree, mayRewrite, newCounters, type CopyCounters, type CopyEnv, type TreeOptions } from "./copy-image";
-import { mapLimit, Semaphore } from "./limit";
+import { mapLimit, Semaphore } from "../concurrency";
 import { getOCIDigest } from "./predict-digest";
 import { isSigned, syncReferrersOf } from "./referrers";
 import { Remote } from "./remote";

@@ -22,10 +22,13 @@ describe("import boundaries", () => {
   it("keeps lib/oci and lib/store free of database code", async () => {
     expect(await restricted("lib/oci/x.ts", `import { createPrismaClient } from "../db";\nexport const a = createPrismaClient;\n`)).not.toEqual([]);
     expect(await restricted("lib/store/x.ts", `import pg from "pg";\nexport const a = pg;\n`)).not.toEqual([]);
+    expect(await restricted("lib/store/x.ts", `import { mapLimit } from "../sync/limit";\nexport const a = mapLimit;\n`)).not.toEqual([]);
+    expect(await restricted("lib/oci/x.ts", `import { startMirror } from "../mirror";\nexport const a = startMirror;\n`)).not.toEqual([]);
   });
 
   it("allows what the architecture allows", async () => {
     expect(await restricted("lib/sync/x.ts", `import { createPrismaClient } from "../db";\nexport const a = createPrismaClient;\n`)).toEqual([]);
+    expect(await restricted("lib/store/x.ts", `import { mapLimit } from "../concurrency";\nexport const a = mapLimit;\n`)).toEqual([]);
     expect(await restricted("app/api/x/route.ts", `import { getRuntime } from "@/lib/runtime";\nexport const a = getRuntime;\n`)).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ContentRules, filterTags, literalPrefix, parseRegistryConfig, platformMatches, parsePlatform, selectLatest, SortedCatalog } from "../../../lib/sync";
 import { parseDuration } from "../../../lib/sync/duration";
-import { mapLimit, Semaphore } from "../../../lib/sync/limit";
+import { mapLimit, Semaphore } from "../../../lib/concurrency";
 import { TLS } from "../../helpers/tls-fixtures";
 
 function issuesOf(input: unknown): Array<{ path: string; message: string }> {
