@@ -2,7 +2,7 @@
  * Runs Ferry as a real child process (`node --import tsx server.ts`: what `npm start` runs, in one process, so a signal reaches Ferry itself) for tests that
  * cross the process boundary: start-up, shutdown, two processes on one database.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { freePort } from "../../lib/db/embedded";
 
 export interface FerryProcess {
@@ -25,6 +25,21 @@ export function childEnv(env: Record<string, string | undefined>): NodeJS.Proces
     else base[k] = v;
   }
   return base;
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `node scripts/ferry.mjs …` as a child process (the CLI), with the test environment. */
+export function ferryCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["scripts/ferry.mjs", ...args], { env: childEnv(env), timeout: 90_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 export function runFerry(env: Record<string, string | undefined>, args: string[] = []): { child: ChildProcess; output(): string; exited: Promise<number | null> } {

@@ -3,7 +3,6 @@
  * Ferry mirroring a real docker-registry (through a proxy that slows blobs down so a task can be
  * watched progressing), plus the commands that read files or the store directly.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -12,27 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { ensureBuilt } from "../../../scripts/build-if-needed";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
-import { childEnv, startFerry, type FerryProcess } from "../../helpers/ferry-process";
+import { ferryCli, startFerry, type FerryProcess } from "../../helpers/ferry-process";
 import { pushImage } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { startUpstreamProxy, type UpstreamProxy } from "../../helpers/upstream-proxy";
 
 const ADMIN_PASSWORD = `admin-${randomBytes(8).toString("hex")}`;
 const UPSTREAM_PASSWORD = `upstream-${randomBytes(8).toString("hex")}`;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ferryCli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ["scripts/ferry.mjs", ...args], { env: childEnv(env), timeout: 90_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe.skipIf(!registryAvailable())("ferry CLI", () => {
   let tmp: string;

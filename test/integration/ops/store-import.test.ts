@@ -11,20 +11,12 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FsStore, importOciLayout, REF_NAME } from "../../../lib/store";
-import { childEnv } from "../../helpers/ferry-process";
+import { ferryCli as ferry } from "../../helpers/ferry-process";
 import { pushImage, pushIndex, type PushedManifest } from "../../helpers/images";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 
 const SKOPEO = "/usr/bin/skopeo";
 const run = promisify(execFile);
-
-function ferry(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ["scripts/ferry.mjs", ...args], { env: childEnv({}), timeout: 90_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe.skipIf(!registryAvailable())("ferry store import", () => {
   let tmp: string;
