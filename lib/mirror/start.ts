@@ -12,6 +12,7 @@ import { OnDemand } from "./on-demand";
 import { ServiceCache } from "./services";
 import { createTaskHandler } from "./task-handler";
 import { recordUrlHealth } from "./url-health";
+import { startUrlProbe } from "./url-probe";
 
 export interface Mirror {
   sql: Sql;
@@ -40,6 +41,8 @@ export interface StartMirrorOptions {
   leaseMs?: number;
   /** Where task outcomes, generator state, queue depth and store size are reported. */
   metrics?: FerryMetrics;
+  /** How often upstream urls no request has checked lately are probed (url-probe.ts). Default 60 s. */
+  urlProbeIntervalMs?: number;
 }
 
 /** Default worker count: sync is I/O-bound, so a few per core. */
@@ -131,6 +134,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
   });
   await alerts.start();
   const urlHealth = recordUrlHealth({ sql, log, upstreamUrls: async () => (await services.all()).flatMap((e) => e.config.urls) });
+  const urlProbe = startUrlProbe({ sql, log, registries: () => services.all(), ...(options.urlProbeIntervalMs ? { intervalMs: options.urlProbeIntervalMs } : {}) });
   log.info({ workers, registries: registries.length }, "mirror started");
 
   let stopped: Promise<void> | null = null;
@@ -156,6 +160,8 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
         instrumented?.stop();
         // Alerts first: they read the database and the services until they stop.
         await alerts.stop();
+        // Before the recorder, so that it still writes what the last probes saw.
+        await urlProbe.stop();
         await urlHealth.stop();
         clearInterval(pruner);
         await coordinator.stop();

@@ -23,7 +23,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Dispatcher } from "undici";
 import { AppError, isAppError } from "../errors";
-import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type RegistryClient, type RetryInfo } from "../oci";
+import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type PingResult, type RegistryClient, type RetryInfo } from "../oci";
 import type { Store } from "../store";
 import { CatalogCache } from "./catalog";
 import { parseRegistryConfig, type ContentRule, type RegistryConfig, type RegistryConfigInput } from "./config";
@@ -82,6 +82,11 @@ export interface SyncServiceExtras {
    * calls for the same image share one run.
    */
   syncImageInBackground(localRepo: string, reference: string, hooks?: Omit<SyncContext, "signal">): Promise<SyncImageResult>;
+  /**
+   * `GET /v2/` on `config.urls[index]` through that url's own client (its TLS, credentials and
+   * dispatcher), without failover: the url health probe (lib/mirror/url-probe.ts) asks each url.
+   */
+  pingUrl(index: number, opts?: { signal?: AbortSignal }): Promise<PingResult>;
 }
 
 function isParsed(c: RegistryConfig | RegistryConfigInput): c is RegistryConfig {
@@ -126,6 +131,12 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
 
   get hostName(): string {
     return this.remote.host;
+  }
+
+  pingUrl(index: number, opts: { signal?: AbortSignal } = {}): Promise<PingResult> {
+    const client = this.remote.clients[index];
+    if (!client) return Promise.reject(new RangeError(`no url at index ${index}`));
+    return client.ping(opts);
   }
 
   async getNextRepo(lastRepo: string): Promise<string> {
