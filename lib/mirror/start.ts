@@ -43,6 +43,8 @@ export interface StartMirrorOptions {
   metrics?: FerryMetrics;
   /** How often upstream urls no request has checked lately are probed (url-probe.ts). Default 60 s. */
   urlProbeIntervalMs?: number;
+  /** Before the url probe's first round (default: one interval). */
+  urlProbeFirstDelayMs?: number;
 }
 
 /** Default worker count: sync is I/O-bound, so a few per core. */
@@ -134,7 +136,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
   });
   await alerts.start();
   const urlHealth = recordUrlHealth({ sql, log, upstreamUrls: async () => (await services.all()).flatMap((e) => e.config.urls) });
-  const urlProbe = startUrlProbe({ sql, log, registries: () => services.all(), ...(options.urlProbeIntervalMs ? { intervalMs: options.urlProbeIntervalMs } : {}) });
+  const urlProbe = startUrlProbe({ sql, log, registries: () => services.all(), ...(options.urlProbeIntervalMs ? { intervalMs: options.urlProbeIntervalMs } : {}), ...(options.urlProbeFirstDelayMs !== undefined ? { firstDelayMs: options.urlProbeFirstDelayMs } : {}) });
   log.info({ workers, registries: registries.length }, "mirror started");
 
   let stopped: Promise<void> | null = null;

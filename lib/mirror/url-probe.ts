@@ -22,6 +22,11 @@ export interface UrlProbeOptions {
   registries(): Promise<RegistryEntry[]>;
   /** Default 60 s. */
   intervalMs?: number;
+  /**
+   * Before the first round. Default: one interval, so a process's own start-up sync has observed
+   * the urls it uses first and a short-lived process (a CLI, a test) sends no probe at all.
+   */
+  firstDelayMs?: number;
   /** Per probe. Default 10 s. */
   timeoutMs?: number;
   /** Probes in flight at once. Default 4. */
@@ -95,12 +100,12 @@ export function startUrlProbe(o: UrlProbeOptions): UrlProbe {
     return running;
   };
 
-  const schedule = () => {
+  const schedule = (delayMs: number) => {
     if (stopping.signal.aborted) return;
-    timer = setTimeout(() => void round().then(schedule), intervalMs);
+    timer = setTimeout(() => void round().then(() => schedule(intervalMs)), delayMs);
     timer.unref();
   };
-  void round().then(schedule);
+  schedule(o.firstDelayMs ?? intervalMs);
 
   return {
     round,

@@ -83,8 +83,8 @@ describe.skipIf(!registryAvailable())("url health probe", () => {
       env: { DATABASE_URL: tdb.url, FERRY_STORE_DIR: path.join(tmp, "store"), FERRY_DATA_DIR: path.join(tmp, "data"), FERRY_LOG_LEVEL: "silent" },
     });
     runtime = await boot({ config, log: createLogger({ level: "silent" }) });
-    // A long interval: the first round runs at start, the next not within this test.
-    mirror = await startMirror(runtime, { workers: 0, urlProbeIntervalMs: 600_000 });
+    // A long interval: the first round runs at start (no first delay), the next not within this test.
+    mirror = await startMirror(runtime, { workers: 0, urlProbeIntervalMs: 600_000, urlProbeFirstDelayMs: 0 });
   }, 60_000);
 
   afterAll(async () => {
