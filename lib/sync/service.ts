@@ -22,6 +22,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Dispatcher } from "undici";
+import { mapLimit, Semaphore } from "../concurrency";
 import { AppError, isAppError } from "../errors";
 import { isDigest, isOciError, parseAttachedTag, type CredentialHelper, type FetchedManifest, type PingResult, type RegistryClient, type RetryInfo } from "../oci";
 import type { Store } from "../store";
@@ -30,7 +31,6 @@ import { parseRegistryConfig, type ContentRule, type RegistryConfig, type Regist
 import { ContentRules, filterTags, parsePlatform, selectLatest, type PlatformSpec } from "./content-rules";
 import { isDockerManifestType } from "./convert-oci";
 import { copyTree, mayRewrite, newCounters, type CopyCounters, type CopyEnv, type TreeOptions } from "./copy-image";
-import { mapLimit, Semaphore } from "../concurrency";
 import { getOCIDigest } from "./predict-digest";
 import { isSigned, syncReferrersOf } from "./referrers";
 import { Remote } from "./remote";
@@ -135,7 +135,7 @@ class RegistrySyncService implements SyncService, SyncServiceExtras {
 
   pingUrl(index: number, opts: { signal?: AbortSignal } = {}): Promise<PingResult> {
     const client = this.remote.clients[index];
-    if (!client) return Promise.reject(new RangeError(`no url at index ${index}`));
+    if (!client) return Promise.reject(new AppError("INTERNAL", "no upstream url at this index", { details: { index, urls: this.remote.clients.length } }));
     return client.ping(opts);
   }
 
