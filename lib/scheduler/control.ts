@@ -150,22 +150,37 @@ export async function resumeRegistry(sql: Sql, registryId: string): Promise<void
 /**
  * Starts the next round now. While a round is still handing out or running repositories this is
  * a CONFLICT: rounds never overlap (use reset to abandon the current round's cursor).
+ *
+ * The check and the write are one statement, guarded by the round read: a leader that starts the
+ * next round between a separate check and write would otherwise get its fresh round marked done
+ * and ended with one repository queued.
  */
 export async function triggerRound(sql: Sql, registryId: string): Promise<void> {
+  const { round } = await loadGeneratorRow(sql, registryId);
+  const updated = await sql.query(
+    `UPDATE generator_state SET done = true, next_round_at = now(), round_ended_at = COALESCE(round_ended_at, now()), updated_at = now()
+      WHERE registry_id = $1::uuid AND round = $2 AND (round = 0 OR done)
+        AND NOT EXISTS (SELECT 1 FROM task WHERE registry_id = $1::uuid AND trigger = $3 AND status IN ('queued','running','retrying'))
+      RETURNING 1`,
+    registryId,
+    round,
+    generatorTrigger(round),
+  );
+  if (updated.length === 0) throw await roundInProgress(sql, registryId);
+  await notifyGenerator(sql, registryId, "waiting");
+}
+
+/** Why a round cannot be triggered now, as the operator should read it. */
+async function roundInProgress(sql: Sql, registryId: string): Promise<AppError> {
   const row = await loadGeneratorRow(sql, registryId);
-  if (row.round > 0 && !row.done) throw new AppError("CONFLICT", `round ${row.round} is still in progress`);
   const live = await sql.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM task WHERE registry_id = $1::uuid AND trigger = $2 AND status IN ('queued','running','retrying')`,
     registryId,
     generatorTrigger(row.round),
   );
-  if ((live[0]?.n ?? 0) > 0) throw new AppError("CONFLICT", `round ${row.round} still has ${live[0]!.n} repositories to finish`);
-  await sql.query(
-    `UPDATE generator_state SET done = true, next_round_at = now(), round_ended_at = COALESCE(round_ended_at, now()), updated_at = now()
-      WHERE registry_id = $1::uuid RETURNING 1`,
-    registryId,
-  );
-  await notifyGenerator(sql, registryId, "waiting");
+  const n = live[0]?.n ?? 0;
+  if (row.done && n > 0) return new AppError("CONFLICT", `round ${row.round} still has ${n} repositories to finish`);
+  return new AppError("CONFLICT", `round ${row.round} is still in progress`);
 }
 
 /**

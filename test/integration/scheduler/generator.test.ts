@@ -5,14 +5,15 @@
  *   answers;
  * - once per round: a repository re-offered after a lost cursor save (a crash or a dead database
  *   between queuing and saving) whose task already finished is not queued again. Tasks are claimed
- *   and completed through the queue's own functions, as a worker would.
+ *   and completed through the queue's own functions, as a worker would;
+ * - an operator's trigger racing a leader that starts the next round never ends that fresh round.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, type Db } from "../../../lib/db";
 import { createLogger } from "../../../lib/observability";
-import { claim, complete, GeneratorCoordinator, sqlFromPrisma, type Sql } from "../../../lib/scheduler";
+import { claim, complete, enqueue, GeneratorCoordinator, generatorTrigger, PRIORITY, sqlFromPrisma, triggerRound, type Sql } from "../../../lib/scheduler";
 import { FsStore } from "../../../lib/store";
 import { createSyncService, MemoryTagState, type SyncService } from "../../../lib/sync";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
@@ -127,5 +128,34 @@ describe("generator", () => {
     } finally {
       await service.close();
     }
+  });
+
+  it("a trigger that races the leader starting the next round does not end that round", async () => {
+    const registry = await db.registry.create({ data: { name: "race", config: {} } });
+    await db.generatorState.create({ data: { registryId: registry.id, round: 1, done: true, roundEndedAt: new Date(), phase: "waiting" } });
+    // The leader starts round 2 and queues its first repository right after the trigger has read
+    // the generator (what a second process does at any moment): done by hand at that exact point.
+    let raced = false;
+    const racing: Sql = {
+      async query<T>(text: string, ...params: unknown[]) {
+        const rows = await sql.query<T>(text, ...params);
+        if (!raced && text.startsWith("SELECT * FROM generator_state")) {
+          raced = true;
+          await db.generatorState.update({ where: { registryId: registry.id }, data: { round: 2, done: false, lastRepo: "a", roundEndedAt: null, nextRoundAt: null, phase: "syncing" } });
+          await enqueue(sql, { kind: "syncRepo", registryId: registry.id, repository: "a", priority: PRIORITY.periodic, trigger: generatorTrigger(2) });
+        }
+        return rows;
+      },
+    };
+    await expect(triggerRound(racing, registry.id)).rejects.toMatchObject({ code: "CONFLICT", message: "round 2 is still in progress" });
+    expect(raced).toBe(true);
+    const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
+    expect({ round: g?.round, done: g?.done, roundEndedAt: g?.roundEndedAt }).toEqual({ round: 2, done: false, roundEndedAt: null });
+    // Once round 2 is done and its task ended, a trigger goes through.
+    await db.generatorState.update({ where: { registryId: registry.id }, data: { done: true } });
+    await expect(triggerRound(sql, registry.id)).rejects.toMatchObject({ code: "CONFLICT", message: "round 2 still has 1 repositories to finish" });
+    for (let t = await claim(sql, "w", 10_000); t; t = await claim(sql, "w", 10_000)) await complete(sql, t.id, "w", {});
+    await triggerRound(sql, registry.id);
+    expect((await db.generatorState.findUnique({ where: { registryId: registry.id } }))?.nextRoundAt).not.toBeNull();
   });
 });
