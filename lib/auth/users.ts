@@ -56,33 +56,44 @@ export async function getUserByName(db: Db, username: string): Promise<User | nu
  */
 export async function updateUser(db: Db, username: string, patch: { role?: Role; password?: string; disabled?: boolean }): Promise<User> {
   if (patch.password !== undefined) checkPasswordPolicy(patch.password);
-  const user = await getUserByName(db, username);
-  if (!user) throw new AppError("NOT_FOUND", `user ${username} does not exist`);
-  const losesAdmin = user.role === "admin" && !user.disabled && ((patch.role !== undefined && patch.role !== "admin") || patch.disabled === true);
-  if (losesAdmin) await assertAnotherAdmin(db, user.id);
   const data: { role?: Role; passwordHash?: string; disabled?: boolean } = {};
   if (patch.role !== undefined) data.role = patch.role;
   if (patch.disabled !== undefined) data.disabled = patch.disabled;
   if (patch.password !== undefined) data.passwordHash = await hashPassword(patch.password);
   const endSessions = patch.password !== undefined || patch.disabled === true;
-  const row = await db.$transaction(async (tx) => {
+  const demotes = (patch.role !== undefined && patch.role !== "admin") || patch.disabled === true;
+  return withAdminGuard(db, username, demotes, async (tx, user) => {
     const updated = await tx.userAccount.update({ where: { id: user.id }, data, select: USER_SELECT });
     if (endSessions) await tx.userSession.deleteMany({ where: { userId: user.id } });
-    return updated;
+    return toUser(updated);
   });
-  return toUser(row);
 }
 
 export async function deleteUser(db: Db, username: string): Promise<void> {
-  const user = await getUserByName(db, username);
-  if (!user) throw new AppError("NOT_FOUND", `user ${username} does not exist`);
-  if (user.role === "admin" && !user.disabled) await assertAnotherAdmin(db, user.id);
-  await db.userAccount.delete({ where: { id: user.id } });
+  await withAdminGuard(db, username, true, async (tx, user) => {
+    await tx.userAccount.delete({ where: { id: user.id } });
+  });
 }
 
-async function assertAnotherAdmin(db: Db, exceptId: string): Promise<void> {
-  const others = await db.userAccount.count({ where: { role: "admin", disabled: false, id: { not: exceptId } } });
-  if (others === 0) throw new AppError("CONFLICT", "this is the last enabled admin; create another admin first");
+type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
+
+/**
+ * Runs a change to one user in a transaction that first takes the admins lock, so the "another
+ * enabled admin remains" check and the change cannot interleave with a concurrent one: two admins
+ * disabling each other at once would otherwise both see the other still enabled.
+ */
+async function withAdminGuard<T>(db: Db, username: string, removesAdmin: boolean, change: (tx: Tx, user: User) => Promise<T>): Promise<T> {
+  return db.$transaction(async (tx) => {
+    await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(hashtext('ferry:admins'))::text AS l`);
+    const row = await tx.userAccount.findUnique({ where: { username }, select: USER_SELECT });
+    if (!row) throw new AppError("NOT_FOUND", `user ${username} does not exist`);
+    const user = toUser(row);
+    if (removesAdmin && user.role === "admin" && !user.disabled) {
+      const others = await tx.userAccount.count({ where: { role: "admin", disabled: false, id: { not: user.id } } });
+      if (others === 0) throw new AppError("CONFLICT", "this is the last enabled admin; create another admin first");
+    }
+    return change(tx, user);
+  });
 }
 
 export async function countUsers(db: Db): Promise<number> {
