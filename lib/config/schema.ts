@@ -57,6 +57,13 @@ export const configSchema = z
         leaseMs: z.coerce.number({ error: "expected milliseconds" }).int().min(500, { error: "expected at least 500 ms" }).max(600_000).default(30_000),
         /** How often generators look for work. */
         generatorTickMs: z.coerce.number({ error: "expected milliseconds" }).int().min(50, { error: "expected at least 50 ms" }).max(60_000).default(1000),
+        /** How often upstream urls no request has checked lately are probed with GET /v2/ (0: never). */
+        urlProbeIntervalMs: z.coerce
+          .number({ error: "expected milliseconds" })
+          .int()
+          .max(86_400_000)
+          .refine((n) => n === 0 || n >= 1000, { error: "expected 0 (off) or at least 1000 ms" })
+          .default(60_000),
         /** Finished tasks (and their events) are deleted after this many days. */
         historyRetentionDays: z.coerce.number({ error: "expected a number of days" }).int().min(1, { error: "expected at least 1 day" }).max(3650).default(30),
       })
@@ -126,6 +133,7 @@ export const ENV_KEYS: Record<string, string[]> = {
   FERRY_TASK_LEASE_MS: ["scheduler", "leaseMs"],
   FERRY_GENERATOR_TICK_MS: ["scheduler", "generatorTickMs"],
   FERRY_HISTORY_RETENTION_DAYS: ["scheduler", "historyRetentionDays"],
+  FERRY_URL_PROBE_INTERVAL_MS: ["scheduler", "urlProbeIntervalMs"],
   FERRY_DATA_DIR: ["dataDir"],
   FERRY_LOG_LEVEL: ["logLevel"],
   FERRY_LOG_FORMAT: ["logFormat"],

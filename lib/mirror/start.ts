@@ -41,7 +41,7 @@ export interface StartMirrorOptions {
   leaseMs?: number;
   /** Where task outcomes, generator state, queue depth and store size are reported. */
   metrics?: FerryMetrics;
-  /** How often upstream urls no request has checked lately are probed (url-probe.ts). Default 60 s. */
+  /** How often upstream urls no request has checked lately are probed (url-probe.ts; 0: never). Default: the config's scheduler.urlProbeIntervalMs. */
   urlProbeIntervalMs?: number;
   /** Before the url probe's first round (default: one interval). */
   urlProbeFirstDelayMs?: number;
@@ -136,7 +136,11 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
   });
   await alerts.start();
   const urlHealth = recordUrlHealth({ sql, log, upstreamUrls: async () => (await services.all()).flatMap((e) => e.config.urls) });
-  const urlProbe = startUrlProbe({ sql, log, registries: () => services.all(), ...(options.urlProbeIntervalMs ? { intervalMs: options.urlProbeIntervalMs } : {}), ...(options.urlProbeFirstDelayMs !== undefined ? { firstDelayMs: options.urlProbeFirstDelayMs } : {}) });
+  const probeIntervalMs = options.urlProbeIntervalMs ?? runtime.config.scheduler.urlProbeIntervalMs;
+  const urlProbe =
+    probeIntervalMs > 0
+      ? startUrlProbe({ sql, log, registries: () => services.all(), intervalMs: probeIntervalMs, ...(options.urlProbeFirstDelayMs !== undefined ? { firstDelayMs: options.urlProbeFirstDelayMs } : {}) })
+      : null;
   log.info({ workers, registries: registries.length }, "mirror started");
 
   let stopped: Promise<void> | null = null;
@@ -163,7 +167,7 @@ export async function startMirror(runtime: Runtime, options: StartMirrorOptions 
         // Alerts first: they read the database and the services until they stop.
         await alerts.stop();
         // Before the recorder, so that it still writes what the last probes saw.
-        await urlProbe.stop();
+        await urlProbe?.stop();
         await urlHealth.stop();
         clearInterval(pruner);
         await coordinator.stop();

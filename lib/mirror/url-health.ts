@@ -16,7 +16,7 @@ import type { Logger } from "../observability";
 import { rateLimitRemaining } from "../observability";
 import type { Sql } from "../scheduler";
 
-interface Observation {
+export interface Observation {
   status: "UP" | "DOWN";
   at: Date;
   error: string | null;
@@ -66,20 +66,7 @@ export function recordUrlHealth(o: UrlHealthRecorderOptions): { stop(): Promise<
       for (const [origin, ob] of batch) {
         if (!known.has(origin)) continue;
         try {
-          await o.sql.query(
-            `INSERT INTO upstream_url_health (origin, status, last_checked_at, last_error, rate_limit_remaining)
-             VALUES ($1, $2, $3::timestamptz, $4, $5::int)
-             ON CONFLICT (origin) DO UPDATE SET status = EXCLUDED.status, last_checked_at = EXCLUDED.last_checked_at,
-               last_error = EXCLUDED.last_error,
-               rate_limit_remaining = COALESCE(EXCLUDED.rate_limit_remaining, upstream_url_health.rate_limit_remaining)
-             WHERE upstream_url_health.last_checked_at <= EXCLUDED.last_checked_at
-             RETURNING origin`,
-            origin,
-            ob.status,
-            ob.at.toISOString(),
-            ob.error,
-            ob.remaining,
-          );
+          await writeUrlHealth(o.sql, origin, ob);
           written.set(origin, ob);
         } catch (err) {
           o.log.warn({ err, origin }, "recording upstream url health failed");
@@ -139,6 +126,27 @@ export function recordUrlHealth(o: UrlHealthRecorderOptions): { stop(): Promise<
       await flushing;
     },
   };
+}
+
+/**
+ * Writes one origin's observation. Processes sharing the database each write their newest one;
+ * the upsert keeps the newer (by `last_checked_at`).
+ */
+export async function writeUrlHealth(sql: Sql, origin: string, ob: Observation): Promise<void> {
+  await sql.query(
+    `INSERT INTO upstream_url_health (origin, status, last_checked_at, last_error, rate_limit_remaining)
+     VALUES ($1, $2, $3::timestamptz, $4, $5::int)
+     ON CONFLICT (origin) DO UPDATE SET status = EXCLUDED.status, last_checked_at = EXCLUDED.last_checked_at,
+       last_error = EXCLUDED.last_error,
+       rate_limit_remaining = COALESCE(EXCLUDED.rate_limit_remaining, upstream_url_health.rate_limit_remaining)
+     WHERE upstream_url_health.last_checked_at <= EXCLUDED.last_checked_at
+     RETURNING origin`,
+    origin,
+    ob.status,
+    ob.at.toISOString(),
+    ob.error,
+    ob.remaining,
+  );
 }
 
 function isAbort(err: unknown): boolean {

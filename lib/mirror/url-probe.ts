@@ -2,9 +2,11 @@
  * An active check of each upstream url, so urls no request hits (a registry's fallback url, a
  * registry with no sync running) still get a health row. The probe only sends `GET /v2/` through
  * the registry's own client for that url (its TLS, CA, client certificate, credentials and
- * dispatcher: the sync's HTTP stack); it writes nothing itself. The passive recorder
- * (url-health.ts) sees the answer or the network error on undici's diagnostics channels and
- * writes `upstream_url_health`, exactly as for a sync request.
+ * dispatcher: the sync's HTTP stack). The passive recorder (url-health.ts) sees the answer or the
+ * network error on undici's diagnostics channels and writes `upstream_url_health`, exactly as for
+ * a sync request. A probe that gets no answer within `timeoutMs` is the one thing the recorder
+ * cannot tell from a caller giving up (both are aborts), so the probe writes that DOWN itself: an
+ * upstream that accepts connections and never answers is down.
  *
  * Every `intervalMs`, urls whose row is missing or older than the interval are probed (one SELECT
  * for all origins), a few at a time, each bounded by `timeoutMs`. Processes sharing the database
@@ -14,6 +16,7 @@ import { mapLimit } from "../concurrency";
 import type { Logger } from "../observability";
 import type { Sql } from "../scheduler";
 import type { RegistryEntry } from "./services";
+import { writeUrlHealth } from "./url-health";
 
 export interface UrlProbeOptions {
   sql: Sql;
@@ -77,11 +80,16 @@ export function startUrlProbe(o: UrlProbeOptions): UrlProbe {
 
   const probe = async (t: Target) => {
     if (stopping.signal.aborted) return;
+    const timeout = AbortSignal.timeout(timeoutMs);
     try {
-      await t.entry.service.pingUrl(t.index, { signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(timeoutMs)]) });
+      await t.entry.service.pingUrl(t.index, { signal: AbortSignal.any([stopping.signal, timeout]) });
     } catch (err) {
       // Expected for a url that is down: the recorder has already seen the failure.
       o.log.debug({ err, origin: t.origin, registry: t.entry.name }, "url probe failed");
+      if (timeout.aborted && !stopping.signal.aborted) {
+        const ob = { status: "DOWN" as const, at: new Date(), error: `no answer to GET /v2/ within ${timeoutMs} ms`, remaining: null };
+        await writeUrlHealth(o.sql, t.origin, ob).catch((e: unknown) => o.log.warn({ err: e, origin: t.origin }, "recording a url probe timeout failed"));
+      }
     }
   };
 

@@ -2,7 +2,8 @@
  * The url health probe: a registry with two urls, no sync and no pull. The first url is a real
  * docker-registry, the second a closed loopback port. Started by startMirror, the probe gives both
  * origins a row through the passive recorder (UP, and DOWN with the connection error); a url checked within the interval is not
- * probed again, one checked longer ago is.
+ * probed again, one checked longer ago is. A url that accepts connections and never answers is
+ * written DOWN by the probe itself once its timeout passes.
  */
 import diagnostics from "node:diagnostics_channel";
 import net, { type AddressInfo } from "node:net";
@@ -15,6 +16,7 @@ import { startMirror, type Mirror } from "../../../lib/mirror";
 import { startUrlProbe } from "../../../lib/mirror/url-probe";
 import { createLogger } from "../../../lib/observability";
 import { boot, type Runtime } from "../../../lib/runtime";
+import { createSyncService, MemoryTagState, parseRegistryConfig } from "../../../lib/sync";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
 import { registryAvailable, startRegistry, type TestRegistry } from "../../helpers/registry";
 import { waitFor } from "../../helpers/wait";
@@ -122,4 +124,34 @@ describe.skipIf(!registryAvailable())("url health probe", () => {
     await short.stop();
     expect(pings.count()).toBeGreaterThan(before);
   }, 60_000);
+
+  it("writes a url that accepts connections but never answers DOWN when the probe times out", async () => {
+    // Holds every connection open and never answers.
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const hang = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const config = parseRegistryConfig({ name: "silent", urls: [hang], onDemand: true, tlsVerify: false, maxRetries: 0, content: [{ prefix: "apps/**" }] });
+    const service = createSyncService(config, { store: runtime.store, registryId: "00000000-0000-4000-8000-000000000001", tagState: new MemoryTagState() });
+    // The recorder writes only registries' origins: this one is not in the config, so any row
+    // for it below was written by the probe.
+    const probe = startUrlProbe({
+      sql: mirror.sql,
+      log: runtime.log,
+      registries: async () => [{ id: "silent", name: "silent", enabled: true, ordinal: 99, config, service }],
+      intervalMs: 600_000,
+      timeoutMs: 300,
+    });
+    try {
+      await probe.round();
+      const [row] = await mirror.sql.query<HealthRow>("SELECT origin, status, last_error, last_checked_at FROM upstream_url_health WHERE origin = $1", hang);
+      expect(row).toMatchObject({ status: "DOWN", last_error: "no answer to GET /v2/ within 300 ms" });
+      expect(sockets.size).toBeGreaterThan(0);
+    } finally {
+      await probe.stop();
+      await service.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 30_000);
 });

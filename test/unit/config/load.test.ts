@@ -39,6 +39,15 @@ describe("loadConfig", () => {
     expect(failure(() => loadConfig({ env: { DATABASE_URL: "mysql://u:pw@h/db" }, cwd: dir })).message).toMatch(/DATABASE_URL=.*postgres:\/\//);
   });
 
+  it("reads the url probe interval: 60 s by default, 0 turns it off, 1..999 ms is refused", () => {
+    expect(loadConfig({ env: {}, cwd: dir }).scheduler.urlProbeIntervalMs).toBe(60_000);
+    expect(loadConfig({ env: { FERRY_URL_PROBE_INTERVAL_MS: "0" }, cwd: dir }).scheduler.urlProbeIntervalMs).toBe(0);
+    expect(loadConfig({ env: { FERRY_URL_PROBE_INTERVAL_MS: "300000" }, cwd: dir }).scheduler.urlProbeIntervalMs).toBe(300_000);
+    expect(failure(() => loadConfig({ env: { FERRY_URL_PROBE_INTERVAL_MS: "50" }, cwd: dir })).message).toBe(
+      'Invalid configuration: FERRY_URL_PROBE_INTERVAL_MS="50": expected 0 (off) or at least 1000 ms',
+    );
+  });
+
   it("never echoes a password from a connection URL", () => {
     const err = failure(() => loadConfig({ env: { DATABASE_URL: "mysql://user:hunter2@host/db" }, cwd: dir }));
     expect(err.message).not.toContain("hunter2");
