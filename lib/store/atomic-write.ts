@@ -9,7 +9,6 @@ import { createHash } from "node:crypto";
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { copyVerifiedTemp, LocalFile } from "./file-import";
 import { ownedName } from "./layout";
 import { parseDigest } from "./names";
 import { assertSize, mismatch, storeError } from "./write-errors";
@@ -37,8 +36,6 @@ export async function writeVerifiedTemp(
   body: Body,
   durability: Durability,
 ): Promise<string> {
-  // A local file is copied in the kernel and its copy hashed off this thread (file-import.ts).
-  if (body instanceof LocalFile) return copyVerifiedTemp(tmpDir, digest, size, body.path, durability);
   const { algorithm, hex } = parseDigest(digest);
   assertSize(size);
   const tmp = join(tmpDir, ownedName());

@@ -1,10 +1,11 @@
 /**
- * Worker threads that copy a local file into the store's tmp and hash the copy, off the JS thread.
+ * Worker threads that copy a local file into the store's tmp, hash the copy and, if it matches, give
+ * it its staging and pool names, off the JS thread.
  *
  * Why threads: sha256 runs at ~1.3–1.8 GB/s on one core (SHA-NI), so hashing on the event loop caps a local
  * import at one core however many the machine has. Each worker does one whole job with synchronous
- * calls (copy_file_range via copyFileSync, read, hash, fdatasync): no libuv-pool hop per step and
- * one message round trip per file, and N workers keep N cores busy.
+ * calls (dedupe probe, copy_file_range via copyFileSync, read, hash, fdatasync, rename, link): no
+ * libuv-pool hop per step and one message round trip per file, and N workers keep N cores busy.
  *
  * The pool starts lazily on the first job and its workers are unref'd whenever they are idle, so a
  * process that imported a file still exits on its own; `closeImportPool` ends them explicitly.
@@ -19,18 +20,29 @@ export interface ImportJob {
   source: string;
   /** Fresh path in the store's tmp; created exclusively. */
   tmp: string;
+  /** Where the verified (and, with `sync`, flushed) copy is renamed to: its staging name. */
+  staged: string;
+  /**
+   * The pool name. Tried first (link(pool, staged)): content the pool already holds is linked into
+   * staging and `source` is not read at all. Otherwise the staged copy is linked to it (an
+   * existing entry is kept).
+   */
+  pool: string;
   algorithm: string;
+  /** Expected digest (hex) and size: only a copy that matches both is renamed to `staged`. */
+  hex: string;
   /** Hashing stops once more than this many bytes were read (the caller reports the mismatch). */
   size: number;
-  /** fdatasync the copy before answering. */
+  /** fdatasync the copy before it gets its staging name. */
   sync: boolean;
 }
 
-export interface ImportResult {
-  hex: string;
-  /** Bytes hashed: the copy's length, or size + 1 when it is longer than expected. */
-  bytes: number;
-}
+/**
+ * `existing`: the pool held the content (linked into staging; its size). `adopted`: the copy
+ * matched and is at `staged` and in the pool. Otherwise the copy did not match (`hex` of the
+ * first `bytes` bytes, size + 1 when longer than expected) and no name of it is left.
+ */
+export type ImportResult = { existing: number } | { adopted: true } | { hex: string; bytes: number };
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -116,11 +128,47 @@ async function big(job) {
     fs.closeSync(fd);
   }
 }
+function unlinkQuietly(path) {
+  try { fs.unlinkSync(path); } catch {}
+}
+// Returns true when dst now names src's inode (made here, or already there: same name, same
+// verified content); false when src does not exist.
+function linkIfPresent(src, dst) {
+  try { fs.linkSync(src, dst); return true; } catch (err) {
+    if (err.code === "EEXIST") return true;
+    if (err.code === "ENOENT") return false;
+    throw err;
+  }
+}
+// The whole import of one file, so the JS thread gets one message per file and both cores do the
+// per-file metadata work too: dedupe probe, copy + hash (+ flush), then, only for a copy that
+// matched, rename into staging and link into the pool, in the order staging.ts's adopt() uses.
+async function importFile(job) {
+  if (linkIfPresent(job.pool, job.staged)) return { existing: fs.statSync(job.staged).size };
+  let r;
+  try {
+    r = job.size < ${SMALL} ? small(job) : await big(job);
+  } catch (err) {
+    unlinkQuietly(job.tmp);
+    throw err;
+  }
+  if (r.bytes !== job.size || r.hex !== job.hex) {
+    unlinkQuietly(job.tmp);
+    return r;
+  }
+  try { fs.renameSync(job.tmp, job.staged); } catch (err) {
+    unlinkQuietly(job.tmp);
+    throw err;
+  }
+  try { fs.linkSync(job.staged, job.pool); } catch (err) {
+    if (err.code !== "EEXIST") throw err;
+  }
+  return { adopted: true };
+}
 parentPort.on("message", async (job) => {
   try {
     buf ??= Buffer.allocUnsafe(${CHUNK});
-    const r = job.size < ${SMALL} ? small(job) : await big(job);
-    parentPort.postMessage({ id: job.id, hex: r.hex, bytes: r.bytes });
+    parentPort.postMessage({ id: job.id, result: await importFile(job) });
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: { message: String(err && err.message), code: err && err.code, syscall: err && err.syscall } });
   }
@@ -139,7 +187,7 @@ interface Slot {
   current?: Pending;
 }
 
-type Reply = { id: number; hex: string; bytes: number } | { id: number; error: { message: string; code?: string; syscall?: string } };
+type Reply = { id: number; result: ImportResult } | { id: number; error: { message: string; code?: string; syscall?: string } };
 
 /**
  * More workers than cores, on purpose. The jobs are CPU-bound (kernel copy + sha256) and uneven:
@@ -193,7 +241,7 @@ function spawn(): Slot {
     slot.current = undefined;
     slot.worker.unref();
     if ("error" in reply) p.reject(Object.assign(new Error(reply.error.message), reply.error));
-    else p.resolve({ hex: reply.hex, bytes: reply.bytes });
+    else p.resolve(reply.result);
     dispatch();
   });
   // A worker that dies (out of memory, terminate) fails its job; the next job spawns a new one.

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { AppError } from "../errors";
 import { storeError, writeBytesTemp, writeVerifiedTemp, type Body } from "./atomic-write";
 import type { StoreContext } from "./context";
-import { LocalFile } from "./file-import";
+import { importFile } from "./file-import";
 import { ensureRealDir, isCode, ownedName } from "./layout";
 import { linkFromPool, linkIfAbsent } from "./links";
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from "./manifest";
@@ -69,13 +69,7 @@ export class FsStaging implements Staging {
     const existing = known ?? (await this.linkExisting(digest));
     if (existing !== null) {
       discard(body);
-      if (existing !== size) {
-        throw new AppError("DIGEST_MISMATCH", "blob size differs from the stored content's size", {
-          details: { digest, size, stored: existing },
-        });
-      }
-      this.blobs.set(digest, size);
-      return { digest, size, deduped: true };
+      return this.deduped(digest, size, existing);
     }
     const tmp = await writeVerifiedTemp(this.ctx.layout.tmpDir, digest, size, body, this.ctx.durability);
     await this.adopt(tmp, digest);
@@ -83,8 +77,32 @@ export class FsStaging implements Staging {
     return { digest, size, deduped: false };
   }
 
-  writeBlobFromFile(digest: string, size: number, path: string): Promise<BlobWriteResult> {
-    return this.writeBlob(digest, size, new LocalFile(path));
+  /**
+   * The dedupe probe, copy, verification, rename into staging and pool link all happen in one
+   * worker job (file-import.ts): one message per file for this thread instead of four fs calls.
+   */
+  async writeBlobFromFile(digest: string, size: number, path: string): Promise<BlobWriteResult> {
+    this.assertOpen();
+    const { algorithm } = parseDigest(digest);
+    await this.ensureAlgorithm(algorithm);
+    const known = this.blobs.get(digest) ?? this.manifests.get(digest)?.size;
+    if (known !== undefined) return this.deduped(digest, size, known);
+    const staged = this.path(digest);
+    this.names.add(staged);
+    const { layout, durability } = this.ctx;
+    const existing = await importFile({
+      tmpDir: layout.tmpDir,
+      digest,
+      size,
+      source: path,
+      staged,
+      pool: layout.poolPath(digest),
+      durability,
+    });
+    await this.assertNotDiscarded(staged);
+    if (existing !== null) return this.deduped(digest, size, existing);
+    this.blobs.set(digest, size);
+    return { digest, size, deduped: false };
   }
 
   async linkExistingBlob(digest: string, size?: number): Promise<boolean> {
@@ -146,6 +164,17 @@ export class FsStaging implements Staging {
     const names = [...this.names];
     this.names.clear();
     await Promise.all(names.map((name) => unlink(name).catch(ignoreMissing)));
+  }
+
+  /** The answer for content the store already held (`stored` bytes): no bytes were written. */
+  private deduped(digest: string, size: number, stored: number): BlobWriteResult {
+    if (stored !== size) {
+      throw new AppError("DIGEST_MISMATCH", "blob size differs from the stored content's size", {
+        details: { digest, size, stored },
+      });
+    }
+    this.blobs.set(digest, size);
+    return { digest, size, deduped: true };
   }
 
   /** Links pooled content into staging; returns its size, or null when the pool lacks it. */

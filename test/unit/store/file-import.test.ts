@@ -127,6 +127,23 @@ describe("writeBlobFromFile", () => {
     expect((await stat(join(store.root, "blobs", "sha256", hexOf(layer)))).nlink).toBe(3);
   });
 
+  it.each([
+    ["small", 200 * 1024],
+    ["big", 16 * MiB],
+  ])("discarded while a %s file is imported: CONFLICT, and no staging or tmp name is left", async (_, size) => {
+    const b = blob(randomBytes(size));
+    const path = await source("file", b);
+    const staging = await store.stage("local/app");
+    // The worker renames the verified copy to its staging name on its own; the JS thread must
+    // remove that name when it learns the image was discarded meanwhile.
+    const importing = staging.writeBlobFromFile(b.digest, b.size, path);
+    await store.cleanupImage(staging);
+    expect(await codeOf(importing)).toBe("CONFLICT");
+    const names = await storedNames();
+    expect(names.staging).toEqual([]);
+    expect(names.tmp).toEqual([]);
+  });
+
   it("a source already longer than the claimed size is refused without being copied", async () => {
     const huge = blob(randomBytes(8 * MiB));
     const path = await source("file", huge);
