@@ -62,28 +62,34 @@ const flushing = new Int32Array(workerData.flushing);
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 let buf;
+// Reads until \`limit\` bytes or the end of the file. The limit is the size stat just reported, so
+// a small file takes one read, not a second one that returns 0: a file that grew since is cut at
+// that size, a shorter one stops early, and either way the digest check sees exactly what is
+// written.
 function readUpTo(fd, limit) {
   let bytes = 0;
-  for (;;) {
-    const n = fs.readSync(fd, buf, bytes, Math.min(buf.length, limit) - bytes, null);
-    if (n === 0 || bytes + n >= limit) return bytes + n;
+  while (bytes < limit) {
+    const n = fs.readSync(fd, buf, bytes, limit - bytes, null);
+    if (n === 0) break;
     bytes += n;
   }
+  return bytes;
 }
-// The source's size only lets a file that is already too long fail before it is copied (the copy's
+// The source's size lets a file that is already too long fail before it is copied (the copy's
 // own length is what counts); a FIFO or device would block a worker or never end.
-function tooLong(job) {
+function sourceSize(job) {
   const st = fs.statSync(job.source);
   if (!st.isFile()) throw Object.assign(new Error(job.source + " is not a regular file"), { code: "EINVAL" });
-  return st.size > job.size;
+  return st.size;
 }
 function small(job) {
-  if (tooLong(job)) return { hex: "", bytes: job.size + 1 };
+  const size = sourceSize(job);
+  if (size > job.size) return { hex: "", bytes: job.size + 1 };
   const src = fs.openSync(job.source, "r");
   let bytes;
-  try { bytes = readUpTo(src, job.size + 1); } finally { fs.closeSync(src); }
+  try { bytes = readUpTo(src, size); } finally { fs.closeSync(src); }
   const hex = createHash(job.algorithm).update(buf.subarray(0, bytes)).digest("hex");
-  if (bytes > job.size) return { hex, bytes };
+  if (bytes !== job.size || hex !== job.hex) return { hex, bytes };
   const fd = fs.openSync(job.tmp, "wx", 0o644);
   try {
     let off = 0;
@@ -93,7 +99,7 @@ function small(job) {
   return { hex, bytes };
 }
 async function big(job) {
-  if (tooLong(job)) return { hex: "", bytes: job.size + 1 };
+  if (sourceSize(job) > job.size) return { hex: "", bytes: job.size + 1 };
   fs.copyFileSync(job.source, job.tmp, fs.constants.COPYFILE_EXCL);
   const fd = fs.openSync(job.tmp, "r");
   let flushed;
