@@ -14,7 +14,7 @@ import { AppError } from "../errors";
 import { fsyncDir, replaceFileAtomic } from "./atomic-write";
 import type { StoreContext } from "./context";
 import { isCode } from "./layout";
-import { linkPreferPool } from "./links";
+import { linkAllPreferPool, linkPreferPool } from "./links";
 import { withLock } from "./lock";
 import { requiredBlobs, type Descriptor } from "./manifest";
 import { applyChange, emptyIndex, readIndexFile, serializeIndex } from "./oci-index";
@@ -61,10 +61,9 @@ async function commitLocked(ctx: StoreContext, repo: string, staging: FsStaging)
       await assertComplete(ctx, repo, staging);
       const tagged = await tagDescriptors(ctx, repo, staging);
 
-      const link = (digest: string) =>
-        linkPreferPool(layout.poolPath(digest), staging.path(digest), layout.repoBlobPath(repo, digest));
-      await inBatches([...staging.blobs.keys()], 64, link);
-      for (const m of ordered) await link(m.digest);
+      const names = (digest: string): [string, string, string] => [layout.poolPath(digest), staging.path(digest), layout.repoBlobPath(repo, digest)];
+      await linkAllPreferPool([...staging.blobs.keys()].map(names));
+      for (const m of ordered) await linkPreferPool(...names(m.digest));
       if (durability.fsync) {
         // Together, not one after the other: concurrent fsyncs on one filesystem can share a
         // journal commit, and all of them must be done before index.json names the content.
@@ -150,10 +149,6 @@ function childrenFirst(manifests: Map<string, StagedManifest>): StagedManifest[]
   };
   for (const m of manifests.values()) visit(m);
   return out;
-}
-
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
 async function fileExists(path: string): Promise<boolean> {

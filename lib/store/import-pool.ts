@@ -44,6 +44,21 @@ export interface ImportJob {
  */
 export type ImportResult = { existing: number } | { adopted: true } | { hex: string; bytes: number };
 
+/**
+ * Name changes for many blobs at once (a commit's links into the repository, a discard's unlinks),
+ * done by a worker with synchronous calls: one message for the lot, where libuv's pool costs this
+ * thread a request, a wake-up and a callback per call. `link` items are [pool, holder, dst] with
+ * linkPreferPool's rules (links.ts); `unlink` ignores names already gone and, on another error,
+ * still tries the rest before failing.
+ */
+export type FsBatch = { kind: "link"; items: Array<[pool: string, holder: string, dst: string]> } | { kind: "unlink"; paths: string[] };
+
+/** Below this many names a batch is not worth a worker (nor starting the pool for it). */
+export const FS_BATCH_MIN = 128;
+
+/** Names per worker job: a few jobs for a thousand names, so two or more workers share them. */
+const FS_BATCH_CHUNK = 256;
+
 const CHUNK = 4 * 1024 * 1024;
 
 /** Up to this size a file is read whole and written from that buffer, not copied in the kernel. */
@@ -166,25 +181,56 @@ async function importFile(job) {
     unlinkQuietly(job.tmp);
     throw err;
   }
-  try { fs.linkSync(job.staged, job.pool); } catch (err) {
+  linkOrExisting(job.staged, job.pool);
+  return { adopted: true };
+}
+function linkOrExisting(src, dst) {
+  try { fs.linkSync(src, dst); } catch (err) {
     if (err.code !== "EEXIST") throw err;
   }
-  return { adopted: true };
+}
+// links.ts's linkPreferPool, synchronously.
+function linkPreferPool(pool, holder, dst) {
+  if (linkIfPresent(pool, dst)) return;
+  linkOrExisting(holder, pool);
+  linkOrExisting(holder, dst);
+}
+function unlinkAll(paths) {
+  let failed;
+  for (const path of paths) {
+    try { fs.unlinkSync(path); } catch (err) {
+      if (err.code !== "ENOENT") failed ??= err;
+    }
+  }
+  if (failed) throw failed;
+}
+function run(job) {
+  if (job.kind === "link") {
+    for (const [pool, holder, dst] of job.items) linkPreferPool(pool, holder, dst);
+    return null;
+  }
+  if (job.kind === "unlink") {
+    unlinkAll(job.paths);
+    return null;
+  }
+  buf ??= Buffer.allocUnsafe(${CHUNK});
+  return importFile(job);
 }
 parentPort.on("message", async (job) => {
   try {
-    buf ??= Buffer.allocUnsafe(${CHUNK});
-    parentPort.postMessage({ id: job.id, result: await importFile(job) });
+    parentPort.postMessage({ id: job.id, result: await run(job) });
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: { message: String(err && err.message), code: err && err.code, syscall: err && err.syscall } });
   }
 });
 `;
 
+type Job = ({ kind: "import" } & ImportJob) | FsBatch;
+
 interface Pending {
   id: number;
-  job: ImportJob;
-  resolve: (r: ImportResult) => void;
+  job: Job;
+  resolve: (r: unknown) => void;
   reject: (err: unknown) => void;
 }
 
@@ -193,7 +239,7 @@ interface Slot {
   current?: Pending;
 }
 
-type Reply = { id: number; result: ImportResult } | { id: number; error: { message: string; code?: string; syscall?: string } };
+type Reply = { id: number; result: unknown } | { id: number; error: { message: string; code?: string; syscall?: string } };
 
 /**
  * More workers than cores, on purpose. The jobs are CPU-bound (kernel copy + sha256) and uneven:
@@ -212,6 +258,24 @@ const queue: Pending[] = [];
 let nextId = 1;
 
 export function runImportJob(job: ImportJob): Promise<ImportResult> {
+  return run({ kind: "import", ...job }) as Promise<ImportResult>;
+}
+
+/** Runs a batch in the workers, FS_BATCH_CHUNK names per job, the jobs side by side. */
+export async function runFsBatch(batch: FsBatch): Promise<void> {
+  const jobs: FsBatch[] = [];
+  if (batch.kind === "link") {
+    for (let i = 0; i < batch.items.length; i += FS_BATCH_CHUNK) jobs.push({ kind: "link", items: batch.items.slice(i, i + FS_BATCH_CHUNK) });
+  } else {
+    for (let i = 0; i < batch.paths.length; i += FS_BATCH_CHUNK) jobs.push({ kind: "unlink", paths: batch.paths.slice(i, i + FS_BATCH_CHUNK) });
+  }
+  // allSettled: every job has finished (no worker still changing names) before a failure is thrown.
+  const results = await Promise.allSettled(jobs.map(run));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+function run(job: Job): Promise<unknown> {
   return new Promise((resolve, reject) => {
     queue.push({ id: nextId++, job, resolve, reject });
     dispatch();

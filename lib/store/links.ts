@@ -7,6 +7,7 @@
  */
 import { link } from "node:fs/promises";
 import { storeError } from "./atomic-write";
+import { FS_BATCH_MIN, runFsBatch } from "./import-pool";
 import { isCode } from "./layout";
 
 /** link(src, dst); an existing dst is fine (same name means same verified content). */
@@ -44,4 +45,20 @@ export async function linkPreferPool(poolPath: string, holder: string, dst: stri
   if (await linkFromPool(poolPath, dst)) return;
   await linkIfAbsent(holder, poolPath);
   await linkIfAbsent(holder, dst);
+}
+
+/**
+ * linkPreferPool for each [pool, holder, dst]. Many at once (a commit of a thousand small blobs)
+ * go to the worker pool in a few messages; a few stay on libuv's pool, 64 at a time.
+ */
+export async function linkAllPreferPool(items: Array<[pool: string, holder: string, dst: string]>): Promise<void> {
+  if (items.length >= FS_BATCH_MIN) {
+    await runFsBatch({ kind: "link", items }).catch((err: unknown) => {
+      throw storeError(err);
+    });
+    return;
+  }
+  for (let i = 0; i < items.length; i += 64) {
+    await Promise.all(items.slice(i, i + 64).map(([pool, holder, dst]) => linkPreferPool(pool, holder, dst)));
+  }
 }

@@ -17,6 +17,7 @@ import { AppError } from "../errors";
 import { storeError, writeBytesTemp, writeVerifiedTemp, type Body } from "./atomic-write";
 import type { StoreContext } from "./context";
 import { importFile } from "./file-import";
+import { FS_BATCH_MIN, runFsBatch } from "./import-pool";
 import { ensureRealDir, isCode, ownedName } from "./layout";
 import { linkFromPool, linkIfAbsent } from "./links";
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from "./manifest";
@@ -163,7 +164,9 @@ export class FsStaging implements Staging {
     this.closed = true;
     const names = [...this.names];
     this.names.clear();
-    await Promise.all(names.map((name) => unlink(name).catch(ignoreMissing)));
+    // A commit of many blobs leaves as many names: a worker unlinks them (import-pool.ts).
+    if (names.length >= FS_BATCH_MIN) await runFsBatch({ kind: "unlink", paths: names });
+    else await Promise.all(names.map((name) => unlink(name).catch(ignoreMissing)));
   }
 
   /** The answer for content the store already held (`stored` bytes): no bytes were written. */
