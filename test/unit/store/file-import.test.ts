@@ -202,6 +202,26 @@ describe("writeBlobFromFile", () => {
     expect((await storedNames()).tmp).toEqual([]);
   });
 
+  it("small files sent to a worker together each get their own answer", async () => {
+    const files = Array.from({ length: 24 }, () => blob(randomBytes(1000)));
+    const paths = await Promise.all(files.map((f, i) => source(`f-${i}`, f)));
+    const wrong = blob(randomBytes(1000));
+    const staging = await store.stage("local/app");
+    // Queued in one tick: several share a worker message (import-pool.ts batches small files).
+    const results = await Promise.allSettled(
+      files.map((f, i) => {
+        if (i === 5) return staging.writeBlobFromFile(wrong.digest, f.size, paths[i] as string);
+        if (i === 6) return staging.writeBlobFromFile(f.digest, f.size, join(dir, "missing"));
+        return staging.writeBlobFromFile(f.digest, f.size, paths[i] as string);
+      }),
+    );
+    const codes = results.map((r) => (r.status === "fulfilled" ? "ok" : ((r.reason as { code?: string }).code ?? "?")));
+    expect(codes).toEqual(files.map((_, i) => (i === 5 ? "DIGEST_MISMATCH" : i === 6 ? "ENOENT" : "ok")));
+    for (const [i, f] of files.entries()) expect(await store.hasBlob(f.digest)).toBe(i !== 5 && i !== 6);
+    expect(await store.hasBlob(wrong.digest)).toBe(false);
+    expect((await storedNames()).tmp).toEqual([]);
+  });
+
   it("a process that imported a file exits on its own (idle workers do not hold it)", async () => {
     const b = blob(randomBytes(2 * MiB));
     const path = await source("file", b);
