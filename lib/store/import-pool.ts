@@ -5,7 +5,8 @@
  * Why threads: sha256 runs at ~1.3–1.8 GB/s on one core (SHA-NI), so hashing on the event loop caps a local
  * import at one core however many the machine has. Each worker does one whole job with synchronous
  * calls (dedupe probe, copy_file_range via copyFileSync, read, hash, fdatasync, rename, link): no
- * libuv-pool hop per step and one message round trip per file, and N workers keep N cores busy.
+ * libuv-pool hop per step, one message round trip per file (per few small files), and N workers
+ * keep N cores busy.
  *
  * The pool starts lazily on the first job and its workers are unref'd whenever they are idle, so a
  * process that imported a file still exits on its own; `closeImportPool` ends them explicitly.

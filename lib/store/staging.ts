@@ -80,7 +80,8 @@ export class FsStaging implements Staging {
 
   /**
    * The dedupe probe, copy, verification, rename into staging and pool link all happen in one
-   * worker job (file-import.ts): one message per file for this thread instead of four fs calls.
+   * worker job (file-import.ts): for this thread, one answer per file (several small files share a
+   * message) instead of a worker round trip plus three fs calls on libuv's pool.
    */
   async writeBlobFromFile(digest: string, size: number, path: string): Promise<BlobWriteResult> {
     this.assertOpen();
