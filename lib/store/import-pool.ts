@@ -65,16 +65,33 @@ const CHUNK = 4 * 1024 * 1024;
 /** Up to this size a file is read whole and written from that buffer, not copied in the kernel. */
 const SMALL = 1024 * 1024;
 
-/** At most this many big-file flushes run on libuv's pool at once (see big() in the worker). */
-const MAX_FLUSHING = 2;
+/**
+ * Workers that only flush, beyond SIZE: a big file's copy is flushed by another worker while its
+ * own worker hashes it (see big() in the worker). Blocked in fdatasync, they use no CPU.
+ */
+const FLUSH_WORKERS = 4;
 
 // Big files: copy_file_range, then hash the copy (re-read from the page cache) in CHUNK reads.
 // Small files: read the source once into memory, hash that buffer, write that same buffer: what is
 // stored is exactly what was hashed, and it takes 7 syscalls instead of copyFile's 7 plus 5 to
 // re-open, chmod, read and close the copy (per-file overhead is what small files cost).
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const flushing = new Int32Array(workerData.flushing);
+const { parentPort } = require("node:worker_threads");
+let flushNext = 0;
+const flushWaiting = new Map();
+// Asks the JS thread to have another worker flush \`path\` (fdatasync), and resolves with its
+// error, if any, once that is done.
+function flushElsewhere(path) {
+  const id = ++flushNext;
+  return new Promise((resolve) => {
+    flushWaiting.set(id, resolve);
+    parentPort.postMessage({ flush: path, id });
+  });
+}
+function flushNow(path) {
+  const fd = fs.openSync(path, "r");
+  try { fs.fdatasyncSync(fd); } finally { fs.closeSync(fd); }
+}
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 let buf;
@@ -122,15 +139,11 @@ async function big(job) {
   try {
     // copy_file_range copied the source's mode; store files are 0644 like every other write.
     fs.fchmodSync(fd, 0o644);
-    // fsync mode: the flush starts now, on the libuv pool, and goes to disk while this thread
-    // hashes the copy from the page cache; the answer waits for both. At most MAX_FLUSHING such
-    // flushes at once in the process: each holds one of libuv's 4 threads, which every other fs
-    // call of the process needs too; past that, this thread flushes after hashing.
-    if (job.sync && Atomics.add(flushing, 0, 1) < ${MAX_FLUSHING}) {
-      flushed = new Promise((resolve) => fs.fdatasync(fd, (err) => { Atomics.sub(flushing, 0, 1); resolve(err); }));
-    } else if (job.sync) {
-      Atomics.sub(flushing, 0, 1);
-    }
+    // fsync mode: another worker flushes the copy now, and it goes to disk while this thread
+    // hashes it from the page cache; the answer waits for both. Not libuv's pool: its 4 threads
+    // serve every other fs call of the process, and a flush holds one for as long as the disk
+    // takes.
+    if (job.sync) flushed = flushElsewhere(job.tmp);
     const hash = createHash(job.algorithm);
     let bytes = 0;
     for (;;) {
@@ -142,8 +155,7 @@ async function big(job) {
       if (bytes > job.size) break;
     }
     const err = await flushed;
-    if (err) throw err;
-    if (job.sync && flushed === undefined) fs.fdatasyncSync(fd);
+    if (err) throw Object.assign(new Error(err.message), err);
     return { hex: hash.digest("hex"), bytes };
   } finally {
     await flushed;
@@ -206,6 +218,10 @@ function unlinkAll(paths) {
   if (failed) throw failed;
 }
 function run(job) {
+  if (job.kind === "flush") {
+    flushNow(job.path);
+    return null;
+  }
   if (job.kind === "link") {
     for (const [pool, holder, dst] of job.items) linkPreferPool(pool, holder, dst);
     return null;
@@ -220,6 +236,13 @@ function run(job) {
 // A message is a list of jobs (several small files at once): done one after the other, answered
 // together in one message.
 parentPort.on("message", async (jobs) => {
+  if (!Array.isArray(jobs)) {
+    // The answer to flushElsewhere().
+    const done = flushWaiting.get(jobs.id);
+    flushWaiting.delete(jobs.id);
+    done?.(jobs.error);
+    return;
+  }
   const replies = [];
   for (const job of jobs) {
     try {
@@ -232,7 +255,7 @@ parentPort.on("message", async (jobs) => {
 });
 `;
 
-type Job = ({ kind: "import" } & ImportJob) | FsBatch;
+type Job = ({ kind: "import" } & ImportJob) | FsBatch | { kind: "flush"; path: string };
 
 interface Pending {
   job: Job;
@@ -246,7 +269,10 @@ interface Slot {
   current?: Pending[];
 }
 
-type Reply = { result: unknown } | { error: { message: string; code?: string; syscall?: string } };
+type WorkerError = { message: string; code?: string; syscall?: string };
+type Reply = { result: unknown } | { error: WorkerError };
+/** A big-file job asking for its copy to be flushed by another worker (flushElsewhere). */
+type FlushRequest = { flush: string; id: number };
 
 /**
  * More workers than cores, on purpose. The jobs are CPU-bound (kernel copy + sha256) and uneven:
@@ -256,9 +282,6 @@ type Reply = { result: unknown } | { error: { message: string; code?: string; sy
  * fdatasync. Idle workers cost a thread and an isolate, not CPU.
  */
 const SIZE = Math.min(16, availableParallelism() * 2 + 2);
-
-/** Overlapped flushes in flight, shared by all workers (see big() in the worker). */
-const flushing = new SharedArrayBuffer(4);
 
 /**
  * At most this many small-file jobs per message. Each message costs both threads a wake-up
@@ -290,7 +313,9 @@ export async function runFsBatch(batch: FsBatch): Promise<void> {
 
 function run(job: Job): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    queue.push({ job, resolve, reject });
+    // A flush is waited for by a worker that is busy meanwhile: it goes first.
+    if (job.kind === "flush") queue.unshift({ job, resolve, reject });
+    else queue.push({ job, resolve, reject });
     // Dispatched once the current callbacks are done: the jobs that the answers of the last
     // message unblocked (an importer's next files) then go out together.
     if (!dispatchQueued) {
@@ -308,14 +333,18 @@ export async function closeImportPool(): Promise<void> {
   const all = slots.splice(0);
   for (const p of queue.splice(0)) p.reject(new Error("import pool closed"));
   await Promise.all(all.map((s) => s.worker.terminate()));
-  // A worker ended in the middle of a flush never gave its slot back; none is running now.
-  Atomics.store(new Int32Array(flushing), 0, 0);
 }
 
 function dispatch(): void {
   while (queue.length > 0) {
     const idle = slots.filter((s) => s.current === undefined);
-    const slot = idle[0] ?? (slots.length < SIZE ? spawn() : undefined);
+    // At most SIZE workers compute; flushes may use FLUSH_WORKERS more, so a big file's flush
+    // never waits for a worker that is itself waiting for a flush.
+    const head = queue[0] as Pending;
+    const flush = head.job.kind === "flush";
+    const computing = slots.filter((s) => s.current !== undefined && s.current[0]?.job.kind !== "flush").length;
+    if (!flush && computing >= SIZE) return;
+    const slot = idle[0] ?? (slots.length < SIZE + (flush ? FLUSH_WORKERS : 0) ? spawn() : undefined);
     if (slot === undefined) return;
     // The queue is shared out among every worker that could start now, MAX_JOBS_PER_MESSAGE at
     // most each, so batching never leaves a worker idle while another has a backlog. Big files
@@ -335,9 +364,18 @@ function isSmall(job: Job | undefined): boolean {
 }
 
 function spawn(): Slot {
-  const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { flushing } }) };
+  const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true }) };
   slots.push(slot);
-  slot.worker.on("message", (replies: Reply[]) => {
+  slot.worker.on("message", (replies: Reply[] | FlushRequest) => {
+    if (!Array.isArray(replies)) {
+      const { id } = replies;
+      const answer = (error?: WorkerError) => slot.worker.postMessage({ id, error });
+      run({ kind: "flush", path: replies.flush }).then(
+        () => answer(),
+        (err: unknown) => answer(workerError(err)),
+      );
+      return;
+    }
     const jobs = slot.current ?? [];
     slot.current = undefined;
     slot.worker.unref();
@@ -361,4 +399,9 @@ function spawn(): Slot {
   slot.worker.on("error", drop);
   slot.worker.on("exit", (code) => drop(new Error(`import worker exited with code ${code}`)));
   return slot;
+}
+
+function workerError(err: unknown): WorkerError {
+  const e = err as { message?: unknown; code?: unknown; syscall?: unknown };
+  return { message: String(e?.message), code: typeof e?.code === "string" ? e.code : undefined, syscall: typeof e?.syscall === "string" ? e.syscall : undefined };
 }
