@@ -92,15 +92,15 @@ export class FsStaging implements Staging {
     const staged = this.path(digest);
     this.names.add(staged);
     const { layout, durability } = this.ctx;
-    const existing = await importFile({
-      tmpDir: layout.tmpDir,
-      digest,
-      size,
-      source: path,
-      staged,
-      pool: layout.poolPath(digest),
-      durability,
-    });
+    let existing: number | null;
+    try {
+      existing = await importFile({ tmpDir: layout.tmpDir, digest, size, source: path, staged, pool: layout.poolPath(digest), durability });
+    } catch (err) {
+      // A discard between the worker's rename and its pool link makes the link fail (ENOENT):
+      // the caller learns of the discard, as for any other write it overlapped.
+      await this.assertNotDiscarded(staged);
+      throw err;
+    }
     await this.assertNotDiscarded(staged);
     if (existing !== null) return this.deduped(digest, size, existing);
     this.blobs.set(digest, size);
