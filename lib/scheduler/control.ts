@@ -1,7 +1,7 @@
 import { AppError } from "../errors";
 import { GenerationCache } from "./generation-cache";
 import { loadGeneratorRow, type GeneratorPhase, type GeneratorRow } from "./generator-state";
-import { generatorTrigger } from "./generators";
+import { generatorTrigger, liveRoundTasks } from "./generators";
 import type { Sql } from "./sql";
 
 /** A generator as the dashboard and APIs show it (the scheduler's snapshot). */
@@ -173,12 +173,7 @@ export async function triggerRound(sql: Sql, registryId: string): Promise<void> 
 /** Why a round cannot be triggered now, as the operator should read it. */
 async function roundInProgress(sql: Sql, registryId: string): Promise<AppError> {
   const row = await loadGeneratorRow(sql, registryId);
-  const live = await sql.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM task WHERE registry_id = $1::uuid AND trigger = $2 AND status IN ('queued','running','retrying')`,
-    registryId,
-    generatorTrigger(row.round),
-  );
-  const n = live[0]?.n ?? 0;
+  const n = await liveRoundTasks(sql, registryId, row.round);
   if (row.done && n > 0) return new AppError("CONFLICT", `round ${row.round} still has ${n} repositories to finish`);
   return new AppError("CONFLICT", `round ${row.round} is still in progress`);
 }

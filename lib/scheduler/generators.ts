@@ -189,7 +189,7 @@ export class GeneratorCoordinator {
       return;
     }
     const gen = new TaskGenerator({ service: reg.service, maxWaitTimeMs: reg.pollIntervalMs, state: toGeneratorState(row) });
-    const live = await this.#liveTasks(registryId, row.round);
+    const live = await liveRoundTasks(sql, registryId, row.round);
 
     if (row.done || row.round === 0) {
       if (row.round > 0 && live > 0) return void (await saveGenerator(sql, registryId, row.round, { phase: "syncing", leaderId: this.id }));
@@ -274,14 +274,15 @@ export class GeneratorCoordinator {
     );
     return rows.length > 0;
   }
+}
 
-  async #liveTasks(registryId: string, round: number): Promise<number> {
-    const rows = await this.#o.sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM task
-        WHERE registry_id = $1::uuid AND trigger = $2 AND status IN ('queued', 'running', 'retrying')`,
-      registryId,
-      generatorTrigger(round),
-    );
-    return rows[0]?.n ?? 0;
-  }
+/** Tasks of a generator round still queued, running or retrying. */
+export async function liveRoundTasks(sql: Sql, registryId: string, round: number): Promise<number> {
+  const rows = await sql.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM task
+      WHERE registry_id = $1::uuid AND trigger = $2 AND status IN ('queued', 'running', 'retrying')`,
+    registryId,
+    generatorTrigger(round),
+  );
+  return rows[0]?.n ?? 0;
 }
