@@ -1,3 +1,4 @@
+import { announceLocalWrite } from "../db";
 import { attachAuthCache, AuthCache, authCacheOf } from "../auth";
 import { attachSnapshotCache, processEvents, SnapshotCache, snapshotCacheOf } from "../scheduler";
 import type { ApiEnv } from "./env";
@@ -30,5 +31,7 @@ export function attachApiCaches(env: ApiEnv): void {
  */
 export function invalidateApiCaches(env: ApiEnv): void {
   authCacheOf(env.db)?.clear();
+  // And the caches outside the API (the registry list /v2 pulls read, lib/mirror).
+  announceLocalWrite(env.db);
   snapshotCacheOf(env.sql)?.invalidate();
 }

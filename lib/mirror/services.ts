@@ -1,4 +1,4 @@
-import type { Db } from "../db";
+import { onLocalWrite, type Db } from "../db";
 import type { Logger } from "../observability";
 import { GenerationCache, type EventListener, type FerryEvent } from "../scheduler";
 import type { Store } from "../store";
@@ -52,8 +52,12 @@ export interface ServiceCacheOptions {
 export class ServiceCache {
   #entries = new Map<string, { updatedAt: number; entry: RegistryEntry }>();
 
+  readonly #offLocalWrite: () => void;
+
   constructor(private readonly o: ServiceCacheOptions) {
     o.events?.on("event", this.#onEvent);
+    // A write by this process (an API edit) is seen before its NOTIFY comes back.
+    this.#offLocalWrite = onLocalWrite(o.db, () => this.#list.invalidate());
     o.events?.on("reconnected", this.#onReconnected);
   }
 
@@ -158,6 +162,7 @@ export class ServiceCache {
   }
 
   async close(): Promise<void> {
+    this.#offLocalWrite();
     this.o.events?.off("event", this.#onEvent);
     this.o.events?.off("reconnected", this.#onReconnected);
     const all = [...this.#entries.values()];

@@ -3,13 +3,15 @@
  * `registry` events a database trigger sends on every change: once this process has the event, the
  * very next read sees the new, changed or deleted registry, however recently the list was read.
  * (Without the event the list would be served from memory: a stale answer fails these tests.)
+ * A write this process announces (lib/db announceLocalWrite, as every API mutation does) is seen
+ * on the next read, before its event has come back.
  */
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPrismaClient, type Db } from "../../../lib/db";
+import { announceLocalWrite, createPrismaClient, type Db } from "../../../lib/db";
 import { applyRegistryConfig, parseConfiguredRegistries, ServiceCache } from "../../../lib/mirror";
 import { createLogger } from "../../../lib/observability";
 import { EventListener, type FerryEvent } from "../../../lib/scheduler";
@@ -43,18 +45,25 @@ describe("the registry list", () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
+  /** Resolves at this process's next registry event. */
+  const nextEvent = () =>
+    Promise.race([
+      new Promise<void>((resolve) => {
+        const on = (e: FerryEvent) => {
+          if (e.type !== "registry") return;
+          listener.off("event", on);
+          resolve();
+        };
+        listener.on("event", on);
+      }),
+      once(listener, "error").then(([err]) => Promise.reject(err as Error)),
+    ]);
+
   /** Runs `change` and resolves once this process has received the registry event it caused. */
   async function changed(change: () => Promise<unknown>): Promise<void> {
-    const event = new Promise<void>((resolve) => {
-      const on = (e: FerryEvent) => {
-        if (e.type !== "registry") return;
-        listener.off("event", on);
-        resolve();
-      };
-      listener.on("event", on);
-    });
+    const event = nextEvent();
     await change();
-    await Promise.race([event, once(listener, "error").then(([err]) => Promise.reject(err as Error))]);
+    await event;
   }
 
   const names = async () => (await services.all()).map((e) => `${e.name}${e.enabled ? "" : " (disabled)"}`);
@@ -69,6 +78,25 @@ describe("the registry list", () => {
     expect(await names()).toEqual(["first (disabled)"]);
     await changed(() => db.registry.deleteMany({ where: { name: "first" } }));
     expect(await names()).toEqual([]);
+  });
+
+  it("sees this process's own edit on the next read, before the edit's event has come back", { timeout: 30_000 }, async () => {
+    // What the API does after every mutation (lib/api/caches.ts): a client that edits a registry
+    // and pulls at once must not be answered from the list read before its edit. The event takes a
+    // round trip through Postgres and usually comes after the edit's own answer; 20 edits make
+    // a stale read all but certain without the announcement.
+    await changed(() => applyRegistryConfig(db, parseConfiguredRegistries([entry("own")]), log));
+    for (let i = 0; i < 20; i++) {
+      const enabled = i % 2 === 1;
+      expect(await names()).toContain(enabled ? "own (disabled)" : "own");
+      const event = nextEvent();
+      await db.registry.update({ where: { name: "own" }, data: { enabled } });
+      announceLocalWrite(db);
+      const seen = await names();
+      await event;
+      expect(seen).toContain(enabled ? "own" : "own (disabled)");
+    }
+    await changed(() => db.registry.deleteMany({ where: { name: "own" } }));
   });
 
   it("sees a changed content rule at once (what pulls map through)", { timeout: 30_000 }, async () => {
