@@ -8,9 +8,12 @@
  *   failure:    ok → alerting  sends `failure`    alerting → ok  sends `recovery`
  *   freshness:  ok → alerting  sends `freshness`  alerting → ok  sends `recovery`
  *
- * Entering `failure` has hysteresis: a task failure counts only once the webhook's `failureAfter`
- * tasks failed in a row (catalog failures count at once), while leaving it needs a success. So a
- * lone failing repository among succeeding ones does not flip the state every round.
+ * `failure` has hysteresis both ways. Entering it: a task failure counts only once the webhook's
+ * `failureAfter` tasks failed in a row (catalog failures count at once), so a lone failing
+ * repository among succeeding ones does not alert. Leaving it: the latest task must have
+ * succeeded and no repository may still be failing in the generator's current or previous round
+ * (lib/alerts/health), so two failing repositories that run back to back, among healthy ones,
+ * make one alert that holds across rounds instead of an alert and a recovery every round.
  *
  * A first sight counts as coming from `ok`: a webhook added while a registry is down hears about
  * it once. Nothing is sent while the state holds, so a long outage is one event, not one per check.
@@ -59,6 +62,8 @@ export interface AlertPayload {
   since: string;
   occurredAt: string;
   reason?: RegistryHealth["failure"];
+  /** With `failure`: repositories failing in the generator's current or previous round (up to 5 named). */
+  failingRepositories?: { count: number; sample: string[] };
   freshness?: { lastSuccessAt: string | null; secondsSinceLastSuccess: number; thresholdSeconds: number };
 }
 
@@ -97,15 +102,20 @@ export function decide(webhooks: Webhook[], registries: Array<WatchedRegistry & 
   return out;
 }
 
-/** Whether the failure condition holds: entering it needs `failureAfter` failed tasks in a row, staying in it any failure. */
+/**
+ * Whether the failure condition holds: entering it needs `failureAfter` failed tasks in a row (or
+ * a catalog failure); staying in it, a failed latest task or any repository still failing.
+ */
 export function isFailing(w: Pick<Webhook, "failureAfter">, h: RegistryHealth, alerting: boolean): boolean {
+  if (alerting) return h.failure !== null || h.failingRepositories > 0;
   if (!h.failure) return false;
-  return alerting || h.failure.source === "catalog" || h.failedTasksInARow >= w.failureAfter;
+  return h.failure.source === "catalog" || h.failedTasksInARow >= w.failureAfter;
 }
 
 function payloadFor(w: Webhook, h: RegistryHealth, condition: Condition, type: AlertEventType, began: Date): AlertPayload {
   const p: AlertPayload = { id: randomUUID(), type, webhook: w.name, registry: h.name, condition, since: began.toISOString(), occurredAt: h.now.toISOString() };
   if (type === "failure" && h.failure) p.reason = h.failure;
+  if (type === "failure" && h.failingRepositories > 0) p.failingRepositories = { count: h.failingRepositories, sample: h.failingSample };
   if (condition === "freshness") {
     p.freshness = {
       lastSuccessAt: h.lastSuccessAt?.toISOString() ?? null,

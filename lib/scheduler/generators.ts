@@ -50,7 +50,9 @@ export interface GeneratorCoordinatorOptions {
   concurrency?: number;
 }
 
-export const generatorTrigger = (round: number) => `generator:round-${round}`;
+/** A generator round's tasks carry `trigger = generator:round-<n>` (SQL builds it from the prefix too). */
+export const GENERATOR_TRIGGER_PREFIX = "generator:round-";
+export const generatorTrigger = (round: number) => `${GENERATOR_TRIGGER_PREFIX}${round}`;
 
 export class GeneratorCoordinator {
   readonly id = `gen-${process.pid}-${randomUUID().slice(0, 8)}`;

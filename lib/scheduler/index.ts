@@ -34,4 +34,4 @@ export {
   type GeneratorStatus,
 } from "./control";
 export type { GeneratorPhase } from "./generator-state";
-export { GeneratorCoordinator, generatorTrigger, type GeneratorCoordinatorOptions, type PeriodicRegistry } from "./generators";
+export { GENERATOR_TRIGGER_PREFIX, GeneratorCoordinator, generatorTrigger, type GeneratorCoordinatorOptions, type PeriodicRegistry } from "./generators";

@@ -14,7 +14,7 @@ function hook(extra: object = {}) {
 }
 
 function health(extra: Partial<RegistryHealth> = {}): RegistryHealth {
-  return { id: "r1", name: "hub", failure: null, failingSince: null, lastSuccessAt: ago(60), failedTasksInARow: 0, freshSince: ago(60), now: NOW, ...extra };
+  return { id: "r1", name: "hub", failure: null, failingSince: null, lastSuccessAt: ago(60), failedTasksInARow: 0, failingRepositories: 0, failingSample: [], freshSince: ago(60), now: NOW, ...extra };
 }
 
 const failing = health({ failure: { source: "catalog", code: null, message: "HTTP 503" }, failingSince: ago(5) });
@@ -82,10 +82,42 @@ describe("alert transitions", () => {
       }
     });
 
-    it("the same flapping with failureAfter 1 alerts and recovers every round (the behaviour being fixed)", () => {
+    it("with failureAfter 1 a lone failure alerts; a success recovers only once no repository of the last two rounds is failing", () => {
       const immediate = hook({ failureAfter: 1 });
       expect(failureOf(decide([immediate], reg(taskFailed(1)), okStates))).toEqual([["alerting", "failure"]]);
-      expect(failureOf(decide([immediate], reg(health()), states([["failure", "alerting", ago(5)], ["freshness", "ok", ago(100)]])))).toEqual([["ok", "recovery"]]);
+      const alerting = states([["failure", "alerting", ago(5)], ["freshness", "ok", ago(100)]]);
+      expect(failureOf(decide([immediate], reg(health({ failingRepositories: 1, failingSample: ["lib/bad"] })), alerting))).toEqual([]);
+      expect(failureOf(decide([immediate], reg(health()), alerting))).toEqual([["ok", "recovery"]]);
+    });
+
+    it("two failing repositories that run back to back among healthy ones: one alert held across rounds, one recovery when both succeed", () => {
+      // Each round: lib/a and lib/b fail one after the other (2 in a row), then lib/c succeeds.
+      const bothFailing = { failingRepositories: 2, failingSample: ["lib/a", "lib/b"] };
+      const sent: unknown[] = [];
+      let s = okStates;
+      const step = (h: RegistryHealth) => {
+        const t = decide([hook()], reg(h), s).filter((x) => x.condition === "failure");
+        for (const x of t) {
+          if (x.event) sent.push(x.event);
+          s = new Map(s).set("h|r1|failure", { state: x.to, since: x.since });
+        }
+      };
+      for (let round = 0; round < 3; round++) {
+        step(health({ ...taskFailed(1), ...bothFailing }));
+        step(health({ ...taskFailed(2), ...bothFailing }));
+        step(health(bothFailing));
+      }
+      expect(sent).toEqual(["failure"]);
+      // lib/a is fixed: still lib/b; then lib/b too: recovery.
+      step(health({ failingRepositories: 1, failingSample: ["lib/b"] }));
+      expect(sent).toEqual(["failure"]);
+      step(health());
+      expect(sent).toEqual(["failure", "recovery"]);
+    });
+
+    it("names the failing repositories in the failure event", () => {
+      const [t] = decide([hook()], reg(health({ ...taskFailed(2), failingRepositories: 7, failingSample: ["lib/a", "lib/b", "lib/c", "lib/d", "lib/e"] })), okStates);
+      expect(t!.payload).toMatchObject({ type: "failure", failingRepositories: { count: 7, sample: ["lib/a", "lib/b", "lib/c", "lib/d", "lib/e"] } });
     });
 
     it("failureAfter tasks failed in a row alert once; while alerting, any failure keeps it; a success recovers", () => {
