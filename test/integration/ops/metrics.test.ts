@@ -2,9 +2,10 @@
  * /metrics on a running Ferry (a real child process) mirroring a real docker-registry: scraped
  * during a round (a task running, the generator syncing) and after it (counters moved by exactly
  * what the task rows say), then /v2 pulls (requests, bytes, on-demand hit and miss), request ids
- * echoed, and a SIGHUP that re-applies an edited config file.
+ * echoed, a SIGHUP that re-applies an edited config file, and every metric and label the shipped
+ * Grafana dashboard and Prometheus alert rules (deploy/) query is one this Ferry exports.
  */
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -161,6 +162,37 @@ describe.skipIf(!registryAvailable())("metrics, request ids and config reload on
     const hostile = await fetch(`${ferry.url}/v2/`, { headers: { "x-request-id": "bad id with spaces\u00e9" } });
     await hostile.arrayBuffer();
     expect(hostile.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("exports every metric and label that deploy/'s Grafana dashboard and alert rules query", async () => {
+    const text = await (await fetch(`${ferry.url}/metrics`)).text();
+    // Every family is announced by a TYPE line, samples or not; histograms add their series suffixes.
+    const families = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+    const exported = new Set([...families].flatMap(([name, type]) => (type === "histogram" ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name])));
+    const samples = parseProm(text);
+    const dashboard = JSON.parse(await readFile("deploy/grafana/ferry-dashboard.json", "utf8")) as unknown;
+    const exprs: string[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object") {
+        for (const [k, x] of Object.entries(v)) {
+          if (k === "expr" && typeof x === "string") exprs.push(x);
+          else walk(x);
+        }
+      }
+    };
+    walk(dashboard);
+    const rules = await readFile("deploy/alerts.yml", "utf8");
+    exprs.push(rules);
+    expect(exprs.length).toBeGreaterThan(10);
+    const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\bferry_[a-z0-9_]+/g)].map((m) => m[0])));
+    expect(used.size).toBeGreaterThan(10);
+    expect([...used].filter((n) => !exported.has(n)).sort()).toEqual([]);
+    // A label matcher on a metric (`name{label=…}`) names a label that metric's samples carry.
+    const matchers = exprs.flatMap((e) => [...e.matchAll(/\b(ferry_[a-z0-9_]+)\{([^}]*)\}/g)].flatMap((m) => [...m[2]!.matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)].map((l) => [m[1]!, l[1]!] as const)));
+    expect(matchers.length).toBeGreaterThan(5);
+    const unknown = matchers.filter(([name, label]) => samples.some((s) => s.name === name) && !samples.some((s) => s.name === name && label in s.labels));
+    expect(unknown).toEqual([]);
   });
 
   it("SIGHUP re-reads the config file: new registries created, removed ones disabled", async () => {
