@@ -136,11 +136,12 @@ export async function evaluate(db: Db, webhooks: Webhook[], registries: WatchedR
       const sql: Sql = { query: <T>(text: string, ...params: unknown[]) => tx.$queryRawUnsafe<T[]>(text, ...params) };
       const [lock] = await sql.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtextextended('ferry-alerts', 0)) AS ok`);
       if (!lock?.ok) return null;
-      const health = new Map((await readHealth(sql, registries.map((r) => r.id))).map((h) => [h.id, h]));
       const rows = await sql.query<{ webhook: string; registry_id: string; condition: Condition; state: ConditionState; since: Date }>(
         `SELECT webhook, registry_id, condition, state, since FROM alert_state WHERE webhook = ANY($1::text[])`,
         webhooks.map((w) => w.name),
       );
+      const alerting = new Set(rows.filter((s) => s.condition === "failure" && s.state === "alerting").map((s) => s.registry_id));
+      const health = new Map((await readHealth(sql, registries.map((r) => r.id), alerting)).map((h) => [h.id, h]));
       const states = new Map(rows.map((s) => [stateKey(s.webhook, s.registry_id, s.condition), { state: s.state, since: new Date(s.since) }]));
       const watched = registries.flatMap((r) => (health.has(r.id) ? [{ ...r, health: health.get(r.id)! }] : []));
       const events: AlertPayload[] = [];

@@ -73,8 +73,13 @@ export const FAIL_STREAK_CAP = 100;
 /** Failing repositories named in a health reading (and in a failure event's payload). */
 export const FAILING_SAMPLE = 5;
 
-/** Health of the given registries: one statement, each lookup an index range on task(registry_id, status, id). */
-export async function readHealth(sql: Sql, registryIds: string[]): Promise<RegistryHealth[]> {
+/**
+ * Health of the given registries: one statement, each lookup an index range on task(registry_id,
+ * status, id). Failing repositories are counted (a sort of up to two rounds of tasks) only where
+ * they can matter: for `alerting` registries (is the alert still held?) and for those with
+ * failure evidence now (a failure event names them); for the rest the count is 0.
+ */
+export async function readHealth(sql: Sql, registryIds: string[], alerting: Iterable<string> = []): Promise<RegistryHealth[]> {
   if (registryIds.length === 0) return [];
   const rows = await sql.query<HealthRow>(
     `SELECT r.id, r.name, r.created_at, now() AS now,
@@ -93,12 +98,14 @@ export async function readHealth(sql: Sql, registryIds: string[]): Promise<Regis
        LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE l.status = 'failed')::int AS failing_repos,
                                  (array_agg(l.repository ORDER BY l.repository) FILTER (WHERE l.status = 'failed'))[1:${FAILING_SAMPLE}] AS failing_sample
                             FROM (SELECT DISTINCT ON (repository) repository, status FROM task
-                                   WHERE registry_id = r.id AND g.round IS NOT NULL AND status IN ('succeeded', 'failed')
+                                   WHERE (r.id = ANY($3::uuid[]) OR g.phase = 'backing-off' OR f.id > coalesce(s.id, 0))
+                                     AND registry_id = r.id AND g.round IS NOT NULL AND status IN ('succeeded', 'failed')
                                      AND trigger IN ($2::text || g.round, $2::text || (g.round - 1))
                                    ORDER BY repository, id DESC) l) w ON true
       WHERE r.id = ANY($1::uuid[])`,
     registryIds,
     GENERATOR_TRIGGER_PREFIX,
+    [...alerting],
   );
   return rows.map(toHealth);
 }

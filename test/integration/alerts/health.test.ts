@@ -28,7 +28,7 @@ describe("registry health: failed tasks in a row", { timeout: 60_000 }, () => {
       [registry, repository, status, minute, status === "failed" ? "UPSTREAM_ERROR" : null, status === "failed" ? `HTTP 500 on ${repository}` : null, trigger],
     );
   };
-  const health = async (id = registryId) => (await readHealth(sql, [id]))[0]!;
+  const health = async (id = registryId, alerting = true) => (await readHealth(sql, [id], alerting ? [id] : []))[0]!;
   const newRegistry = async (name: string) => {
     const { rows } = await client.query<{ id: string }>(`INSERT INTO registry (id, name, config, updated_at) VALUES (gen_random_uuid(), $1, '{}', now()) RETURNING id`, [name]);
     await client.query(`INSERT INTO generator_state (registry_id, round, updated_at) VALUES ($1::uuid, 0, now())`, [rows[0]!.id]);
@@ -87,7 +87,11 @@ describe("registry health: failed tasks in a row", { timeout: 60_000 }, () => {
     await r2("lib/b", "succeeded");
     await task("lib/c", "failed", "api", id);
     expect(await health(id)).toMatchObject({ failingRepositories: 1, failingSample: ["lib/c"] });
+    // Counted only where it can matter: alerting, or failing now (the api task failed last).
+    expect(await health(id, false)).toMatchObject({ failure: { repository: "lib/c" }, failingRepositories: 1 });
     await r2("lib/d", "succeeded");
+    expect(await health(id, false)).toMatchObject({ failure: null, failingRepositories: 0 });
+    expect(await health(id)).toMatchObject({ failingRepositories: 1 });
     // Round 3 starts: round 1 is out of the window, and lib/c with it.
     await nextRound(id);
     expect(await health(id)).toMatchObject({ failingRepositories: 0, failingSample: [] });
