@@ -15,6 +15,8 @@ export interface UpstreamProxy {
   delay: (method: string, path: string) => number;
   /** When set, every request is answered with this status (e.g. 503) instead of proxied. */
   failWith: number | null;
+  /** Added to every answer, proxied or injected (e.g. a `RateLimit-Remaining` docker-registry never sends). */
+  headers: Record<string, string>;
   reset(): void;
   close(): Promise<void>;
 }
@@ -28,6 +30,7 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     hits: new Map(),
     delay: () => 0,
     failWith: null,
+    headers: {},
     count(method, pattern) {
       let n = 0;
       for (const [k, v] of this.hits) if (k.startsWith(`${method} `) && pattern.test(k.slice(method.length + 1))) n += v;
@@ -44,14 +47,14 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     proxy.hits.set(key, (proxy.hits.get(key) ?? 0) + 1);
     const forward = () => {
       if (proxy.failWith !== null) {
-        res.writeHead(proxy.failWith, { "content-type": "application/json" });
+        res.writeHead(proxy.failWith, { "content-type": "application/json", ...proxy.headers });
         res.end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "injected failure" }] }));
         return;
       }
       const up = http.request(
         { host: upstream.hostname, port: upstream.port, path, method: req.method, headers: { ...req.headers, host: upstream.host }, agent },
         (ur) => {
-          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          res.writeHead(ur.statusCode ?? 502, { ...ur.headers, ...proxy.headers });
           ur.pipe(res);
         },
       );

@@ -387,12 +387,14 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
 
   });
 
-  it("shows a failing upstream's backoff countdown and last error live, and each url's health", async () => {
+  it("shows a failing upstream's backoff countdown and last error live, and each url's health and rate-limit budget", async () => {
     await go("/");
     await expect.poll(() => page.getByTestId("live-status").textContent()).toBe("Live");
     // An upstream that answers every request with 503: every round fails at the catalog.
     const failing = await startUpstreamProxy(registry.url);
     failing.failWith = 503;
+    // What a rate-limited upstream reports on every answer (docker-registry never sends it).
+    failing.headers = { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "7;w=21600" };
     expect((await apiAs(page, "POST", "/registries", { name: "down", urls: [failing.url], pollInterval: "1h", maxRetries: 0 })).status).toBe(201);
     const card = page.getByTestId("registry-card-down");
     await expect.poll(() => card.getByTestId("phase").textContent().catch(() => ""), { timeout: 60_000 }).toBe("backing-off");
@@ -413,6 +415,8 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
       )
       .toBe("down");
     expect(await health("down").locator(".error-text").textContent()).toBeTruthy();
+    expect(await health("down").textContent()).toContain("7 requests left in the rate limit");
+    expect(await health("upstream").textContent()).not.toContain("requests left");
     expect(await health("upstream").locator(".pill").textContent()).toBe("up");
     await shot("registries-health");
     expect((await apiAs(page, "POST", "/registries/down/pause")).status).toBe(200);
