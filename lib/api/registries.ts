@@ -122,22 +122,29 @@ export async function updateRegistry(env: ApiEnv, name: string, input: WriteInpu
   const { enabled, config, secret } = splitInput(input);
   if (config.name !== undefined && config.name !== name) throw new AppError("BAD_USER_INPUT", "a registry cannot be renamed; create a new one", { details: { field: "name" } });
   config.name = name;
-  const row = await env.db.registry.findUnique({ where: { name }, omit: { secret: false } });
-  if (!row) throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
-  const needsOld = SECRET_FIELDS.some((f) => secret[f] === undefined);
-  const old: RegistrySecret = needsOld && row.secret ? openJson<RegistrySecret>(env.secretKey, row.secret, registrySecretAad(row.id)) : {};
-  const merged: Record<string, unknown> = {};
-  for (const f of SECRET_FIELDS) {
-    const v = secret[f] === undefined ? old[f] : secret[f];
-    if (v !== null && v !== undefined) merged[f] = v;
-  }
-  const parsed = parseRegistryConfig({ ...config, ...merged });
-  const sealed = sealSecret(env, row.id, { ...(parsed.credentials ? { credentials: parsed.credentials } : {}), ...(parsed.clientKey ? { clientKey: parsed.clientKey } : {}) });
-  const updated = await env.db.registry.update({
-    where: { id: row.id },
-    data: { config: config as Prisma.InputJsonValue, secret: sealed.box, ...(enabled === undefined ? {} : { enabled }) },
+  // The stored secrets are read, merged and written back under the row's lock: a concurrent edit
+  // that rotated them between a separate read and write would be silently undone (it answered
+  // 200), and a delete in between would turn the write into an unmapped "record not found".
+  const { updated, box } = await env.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM registry WHERE name = ${name} FOR UPDATE`;
+    const row = await tx.registry.findUnique({ where: { name }, omit: { secret: false } });
+    if (!row) throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
+    const needsOld = SECRET_FIELDS.some((f) => secret[f] === undefined);
+    const old: RegistrySecret = needsOld && row.secret ? openJson<RegistrySecret>(env.secretKey, row.secret, registrySecretAad(row.id)) : {};
+    const merged: Record<string, unknown> = {};
+    for (const f of SECRET_FIELDS) {
+      const v = secret[f] === undefined ? old[f] : secret[f];
+      if (v !== null && v !== undefined) merged[f] = v;
+    }
+    const parsed = parseRegistryConfig({ ...config, ...merged });
+    const sealed = sealSecret(env, row.id, { ...(parsed.credentials ? { credentials: parsed.credentials } : {}), ...(parsed.clientKey ? { clientKey: parsed.clientKey } : {}) });
+    const updated = await tx.registry.update({
+      where: { id: row.id },
+      data: { config: config as Prisma.InputJsonValue, secret: sealed.box, ...(enabled === undefined ? {} : { enabled }) },
+    });
+    return { updated, box: sealed.box };
   });
-  return registryView(env.db, { ...updated, secret: sealed.box });
+  return registryView(env.db, { ...updated, secret: box });
 }
 
 /** Deletes a registry with its generator and tag state; its task history stays (registry unset). */
