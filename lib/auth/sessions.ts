@@ -57,14 +57,20 @@ export async function login(db: Db, input: { username: string; password: string 
   failures.delete(key);
   const secret = newSessionSecret();
   const expiresAt = new Date(Date.now() + ttlMs);
-  await db.$transaction([
-    db.userSession.create({
+  const opened = await db.$transaction(async (tx) => {
+    // Only while the user still has the password just checked and is enabled: a password change
+    // or a disable committed since the read above ends every session, and must end this one too.
+    // The UPDATE also locks the user's row, so a change arriving now waits and then ends it.
+    const still = await tx.userAccount.updateMany({ where: { id: row.id, passwordHash: row.passwordHash, disabled: false }, data: { lastLoginAt: new Date() } });
+    if (still.count === 0) return false;
+    await tx.userSession.create({
       data: { id: sha256Hex(secret), userId: row.id, expiresAt, ip: meta.ip?.slice(0, 100) ?? null, userAgent: meta.userAgent?.slice(0, 300) ?? null },
-    }),
-    db.userAccount.update({ where: { id: row.id }, data: { lastLoginAt: new Date() }, select: { id: true } }),
+    });
     // Expired sessions are swept here rather than by a timer: logins are rare and this is cheap.
-    db.userSession.deleteMany({ where: { expiresAt: { lt: new Date() } } }),
-  ]);
+    await tx.userSession.deleteMany({ where: { expiresAt: { lt: new Date() } } });
+    return true;
+  });
+  if (!opened) throw new AppError("UNAUTHENTICATED", "wrong username or password");
   const { passwordHash: _omit, ...user } = row;
   return { secret, csrfToken: csrfTokenFor(secret), expiresAt, user: toUser(user) };
 }
