@@ -54,11 +54,17 @@ export interface GeneratorPatch {
   roundEndedAt?: Date | null;
   nextRoundAt?: Date | null;
   leaderId?: string | null;
+  /**
+   * Write only while the round's end is not recorded yet: an operator's trigger may have recorded
+   * it since the row was read, with the next round due now, which the leader must not push back.
+   */
+  whileRoundOpen?: boolean;
 }
 
 /**
  * Writes the generator's state. Guarded by `round` so a stale leader (one whose lock was lost
- * while it was mid-tick) cannot overwrite a round an operator reset in the meantime.
+ * while it was mid-tick) cannot overwrite a round an operator reset in the meantime. Returns
+ * whether it wrote.
  */
 export async function saveGenerator(sql: Sql, registryId: string, expectRound: number, p: GeneratorPatch): Promise<boolean> {
   const s = p.state;
@@ -77,7 +83,7 @@ export async function saveGenerator(sql: Sql, registryId: string, expectRound: n
         next_round_at = CASE WHEN $15::boolean THEN $16::timestamptz ELSE next_round_at END,
         leader_id = COALESCE($17, leader_id),
         updated_at = now()
-      WHERE registry_id = $1::uuid AND round = $2
+      WHERE registry_id = $1::uuid AND round = $2 AND (NOT $18::boolean OR round_ended_at IS NULL)
       RETURNING phase, (phase IS DISTINCT FROM (SELECT phase FROM old)) AS changed`,
     registryId,
     expectRound,
@@ -96,6 +102,7 @@ export async function saveGenerator(sql: Sql, registryId: string, expectRound: n
     p.nextRoundAt !== undefined,
     p.nextRoundAt ?? null,
     p.leaderId ?? null,
+    p.whileRoundOpen === true,
   );
   const row = rows[0];
   if (row?.changed) {

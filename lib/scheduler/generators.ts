@@ -197,13 +197,14 @@ export class GeneratorCoordinator {
       if (row.round > 0 && live > 0) return void (await saveGenerator(sql, registryId, row.round, { phase: "syncing", leaderId: this.id }));
       if (row.round > 0 && !row.round_ended_at) {
         const ended = new Date();
-        await saveGenerator(sql, registryId, row.round, {
+        const recorded = await saveGenerator(sql, registryId, row.round, {
           phase: "waiting",
           roundEndedAt: ended,
           nextRoundAt: new Date(ended.getTime() + reg.pollIntervalMs),
           leaderId: this.id,
+          whileRoundOpen: true,
         });
-        this.#o.log.info({ registryId, round: row.round }, "round finished");
+        if (recorded) this.#o.log.info({ registryId, round: row.round }, "round finished");
         return;
       }
       if (row.round > 0 && row.next_round_at && new Date(row.next_round_at).getTime() > Date.now()) {

@@ -6,7 +6,8 @@
  * - once per round: a repository re-offered after a lost cursor save (a crash or a dead database
  *   between queuing and saving) whose task already finished is not queued again. Tasks are claimed
  *   and completed through the queue's own functions, as a worker would;
- * - an operator's trigger racing a leader that starts the next round never ends that fresh round.
+ * - an operator's trigger racing a leader that starts the next round never ends that fresh round;
+ * - nor is one racing the leader's "round finished" write pushed back a poll interval.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -126,6 +127,50 @@ describe("generator", () => {
       expect(await repos()).toEqual(["a", "b", "c"]);
       expect((await db.generatorState.findUnique({ where: { registryId: registry.id } }))?.round).toBe(1);
     } finally {
+      await service.close();
+    }
+  });
+
+  it("a trigger that lands while the leader records the round's end is not pushed back a poll interval", async () => {
+    catalogUp = true;
+    repositories = ["a"];
+    const registry = await db.registry.create({ data: { name: "ending", config: {} } });
+    // Round 1 handed out everything and its last task has ended; the leader has not recorded the end yet.
+    await db.generatorState.create({ data: { registryId: registry.id, round: 1, done: true, phase: "syncing" } });
+    const store = await FsStore.open(path.join(tmp, "ending"));
+    const service = createSyncService(
+      { name: "ending", urls: [url], pollInterval: "1h", maxRetries: 0, content: [{ prefix: "**" }] },
+      { store, registryId: registry.id, tagState: new MemoryTagState() },
+    );
+    // The operator's trigger commits right after the leader read the generator, before it writes
+    // "round finished, next round in an hour".
+    let raced = false;
+    const racing: Sql = {
+      async query<T>(text: string, ...params: unknown[]) {
+        const rows = await sql.query<T>(text, ...params);
+        if (!raced && text.startsWith("SELECT * FROM generator_state")) {
+          raced = true;
+          await triggerRound(sql, registry.id);
+        }
+        return rows;
+      },
+    };
+    const coordinator = new GeneratorCoordinator({
+      sql: racing,
+      databaseUrl: tdb.url,
+      log: createLogger({ level: "silent" }),
+      registries: async () => [{ id: registry.id }],
+      resolve: async () => ({ service, pollIntervalMs: 3_600_000, maxAttempts: 1 }),
+    });
+    try {
+      await coordinator.tick();
+      expect(raced).toBe(true);
+      // The trigger asked for the next round now: the next tick starts it.
+      await coordinator.tick();
+      const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
+      expect({ round: g?.round, phase: g?.phase }).toEqual({ round: 2, phase: "syncing" });
+    } finally {
+      await coordinator.stop();
       await service.close();
     }
   });
