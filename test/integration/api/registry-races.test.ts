@@ -14,66 +14,38 @@ import { createPrismaClient, type Db } from "../../../lib/db";
 import { createLogger } from "../../../lib/observability";
 import { sqlFromPrisma } from "../../../lib/scheduler";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
-import { waitFor } from "../../helpers/wait";
+import { runUntilEndOrBlocked, withReadHook } from "../../helpers/race";
 
 describe("registry edits racing", () => {
   let tdb: TestDatabase;
   let db: Db;
   let env: ApiEnv;
-  /** Runs once, right after the next registry read through `hooked` returned. */
-  let afterRead: (() => Promise<void>) | null = null;
   let hooked: ApiEnv;
+  let afterNextRead: (run: () => Promise<void>) => void;
 
   beforeAll(async () => {
     tdb = await createTestDatabase();
     db = createPrismaClient(tdb.url);
     const secretKey = randomBytes(32);
     env = { db, sql: sqlFromPrisma(db), log: createLogger({ level: "silent" }), databaseUrl: tdb.url, secretKey } as unknown as ApiEnv;
-    const hookedDb = db.$extends({
-      query: {
-        registry: {
-          async findUnique({ args, query }) {
-            const row = await query(args);
-            const run = afterRead;
-            afterRead = null;
-            if (run) await run();
-            return row;
-          },
-        },
-      },
-    }) as unknown as Db;
-    hooked = { ...env, db: hookedDb, sql: sqlFromPrisma(hookedDb) };
+    const h = withReadHook(db, "registry");
+    afterNextRead = h.afterNextRead;
+    hooked = { ...env, db: h.db, sql: sqlFromPrisma(h.db) };
   });
   afterAll(async () => {
     await db?.$disconnect();
     await tdb?.drop();
   });
 
-  /** Lets `other` run until it ends or waits on a lock the request under test holds. */
-  const runUntilEndOrBlocked = async (other: Promise<unknown>) => {
-    let settled = false;
-    other.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    await waitFor("the concurrent request to end or wait for a lock", async () => {
-      if (settled) return true;
-      const rows = await db.$queryRawUnsafe<Array<{ n: number }>>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-      );
-      return rows[0]!.n > 0;
-    }, 20_000, 5);
-  };
-
   const base = { urls: ["https://up.example"], onDemand: true };
 
   it("an edit keeping the credentials does not undo a rotation that landed after its read", async () => {
     await createRegistry(env, { name: "rot", ...base, credentials: { username: "u", password: "old" } });
     let rotation: Promise<unknown> | null = null;
-    afterRead = async () => {
+    afterNextRead(async () => {
       rotation = updateRegistry(env, "rot", { name: "rot", ...base, credentials: { username: "u", password: "new" } });
-      await runUntilEndOrBlocked(rotation);
-    };
+      await runUntilEndOrBlocked(db, rotation);
+    });
     // Leaves credentials out: "keep what is stored".
     await updateRegistry(hooked, "rot", { name: "rot", ...base, enabled: false });
     expect(rotation).not.toBeNull();
@@ -85,10 +57,10 @@ describe("registry edits racing", () => {
   it("an edit whose registry is deleted after its read ends first or as NOT_FOUND, never INTERNAL", async () => {
     await createRegistry(env, { name: "gone", ...base });
     let deletion: Promise<unknown> | null = null;
-    afterRead = async () => {
+    afterNextRead(async () => {
       deletion = deleteRegistry(env, "gone");
-      await runUntilEndOrBlocked(deletion);
-    };
+      await runUntilEndOrBlocked(db, deletion);
+    });
     const edit = await updateRegistry(hooked, "gone", { name: "gone", ...base, enabled: false }).then(
       () => "ok",
       (err: unknown) => (err as { code?: string }).code ?? String(err),

@@ -9,30 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createUser, login, resolveSession, updateUser } from "../../../lib/auth";
 import { createPrismaClient, type Db } from "../../../lib/db";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
+import { withReadHook } from "../../helpers/race";
 
 describe("a sign-in racing a password change", () => {
   let tdb: TestDatabase;
   let db: Db;
   let hooked: Db;
-  /** Runs once, right after the next user read through `hooked` returned. */
-  let afterRead: (() => Promise<void>) | null = null;
+  let afterNextRead: (run: () => Promise<void>) => void;
 
   beforeAll(async () => {
     tdb = await createTestDatabase();
     db = createPrismaClient(tdb.url);
-    hooked = db.$extends({
-      query: {
-        userAccount: {
-          async findUnique({ args, query }) {
-            const row = await query(args);
-            const run = afterRead;
-            afterRead = null;
-            if (run) await run();
-            return row;
-          },
-        },
-      },
-    }) as unknown as Db;
+    ({ db: hooked, afterNextRead } = withReadHook(db, "userAccount"));
   });
   afterAll(async () => {
     await db?.$disconnect();
@@ -44,10 +32,10 @@ describe("a sign-in racing a password change", () => {
   it("opens no session with the old password once the change is committed", async () => {
     await createUser(db, { username: "alice", password: "old password here", role: "operator" });
     let changed = false;
-    afterRead = async () => {
+    afterNextRead(async () => {
       await updateUser(db, "alice", { password: "new password here" });
       changed = true;
-    };
+    });
     const outcome = await login(hooked, { username: "alice", password: "old password here" }, meta, 60_000).then(
       async (s) => ((await resolveSession(db, s.secret)) ? "session open with the old password" : "session ended"),
       (err: unknown) => (err as { code?: string }).code,
@@ -62,7 +50,7 @@ describe("a sign-in racing a password change", () => {
 
   it("opens no session for a user disabled after the password was checked", async () => {
     await createUser(db, { username: "bob", password: "bob password here", role: "viewer" });
-    afterRead = async () => void (await updateUser(db, "bob", { disabled: true }));
+    afterNextRead(async () => void (await updateUser(db, "bob", { disabled: true })));
     await expect(login(hooked, { username: "bob", password: "bob password here" }, meta, 60_000)).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
     expect(await db.userSession.count({ where: { user: { username: "bob" } } })).toBe(0);
   });

@@ -43,6 +43,22 @@ describe("generator", () => {
       resolve: async () => ({ service, pollIntervalMs, maxAttempts: 1 }),
     });
 
+  /** `sql` that runs `race` once, right after the next read of the generator row (a second process acting at that exact point). */
+  const racingAfterGeneratorRead = (race: () => Promise<void>) => {
+    const state = { raced: false };
+    const racing: Sql = {
+      async query<T>(text: string, ...params: unknown[]) {
+        const rows = await sql.query<T>(text, ...params);
+        if (!state.raced && text.startsWith("SELECT * FROM generator_state")) {
+          state.raced = true;
+          await race();
+        }
+        return rows;
+      },
+    };
+    return { racing, state };
+  };
+
   beforeAll(async () => {
     tdb = await createTestDatabase();
     db = createPrismaClient(tdb.url);
@@ -144,17 +160,7 @@ describe("generator", () => {
     );
     // The operator's trigger commits right after the leader read the generator, before it writes
     // "round finished, next round in an hour".
-    let raced = false;
-    const racing: Sql = {
-      async query<T>(text: string, ...params: unknown[]) {
-        const rows = await sql.query<T>(text, ...params);
-        if (!raced && text.startsWith("SELECT * FROM generator_state")) {
-          raced = true;
-          await triggerRound(sql, registry.id);
-        }
-        return rows;
-      },
-    };
+    const { racing, state } = racingAfterGeneratorRead(() => triggerRound(sql, registry.id));
     const coordinator = new GeneratorCoordinator({
       sql: racing,
       databaseUrl: tdb.url,
@@ -164,7 +170,7 @@ describe("generator", () => {
     });
     try {
       await coordinator.tick();
-      expect(raced).toBe(true);
+      expect(state.raced).toBe(true);
       // The trigger asked for the next round now: the next tick starts it.
       await coordinator.tick();
       const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
@@ -180,20 +186,12 @@ describe("generator", () => {
     await db.generatorState.create({ data: { registryId: registry.id, round: 1, done: true, roundEndedAt: new Date(), phase: "waiting" } });
     // The leader starts round 2 and queues its first repository right after the trigger has read
     // the generator (what a second process does at any moment): done by hand at that exact point.
-    let raced = false;
-    const racing: Sql = {
-      async query<T>(text: string, ...params: unknown[]) {
-        const rows = await sql.query<T>(text, ...params);
-        if (!raced && text.startsWith("SELECT * FROM generator_state")) {
-          raced = true;
-          await db.generatorState.update({ where: { registryId: registry.id }, data: { round: 2, done: false, lastRepo: "a", roundEndedAt: null, nextRoundAt: null, phase: "syncing" } });
-          await enqueue(sql, { kind: "syncRepo", registryId: registry.id, repository: "a", priority: PRIORITY.periodic, trigger: generatorTrigger(2) });
-        }
-        return rows;
-      },
-    };
+    const { racing, state } = racingAfterGeneratorRead(async () => {
+      await db.generatorState.update({ where: { registryId: registry.id }, data: { round: 2, done: false, lastRepo: "a", roundEndedAt: null, nextRoundAt: null, phase: "syncing" } });
+      await enqueue(sql, { kind: "syncRepo", registryId: registry.id, repository: "a", priority: PRIORITY.periodic, trigger: generatorTrigger(2) });
+    });
     await expect(triggerRound(racing, registry.id)).rejects.toMatchObject({ code: "CONFLICT", message: "round 2 is still in progress" });
-    expect(raced).toBe(true);
+    expect(state.raced).toBe(true);
     const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
     expect({ round: g?.round, done: g?.done, roundEndedAt: g?.roundEndedAt }).toEqual({ round: 2, done: false, roundEndedAt: null });
     // Once round 2 is done and its task ended, a trigger goes through.
