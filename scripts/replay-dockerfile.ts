@@ -158,7 +158,7 @@ function exportContext(dir: string): { removed: string[]; leaks: string[] } {
 async function installNpm(version: string): Promise<void> {
   if (version !== "host") {
     const dir = path.join(tmp, "npm");
-    await run(`npm install --silent --no-audit --no-fund --prefix "${dir}" "npm@${version}"`, tmp, { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" });
+    await run(`npm install --no-audit --no-fund --prefix "${dir}" "npm@${version}"`, tmp, { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...hostNetEnv() });
     npmBin = path.join(dir, "node_modules", ".bin");
   }
   npmVersion = spawnSync("npm", ["-v"], { encoding: "utf8", env: { ...process.env, PATH: `${npmBin}:${process.env.PATH}` } }).stdout.trim();
@@ -197,9 +197,22 @@ function groupAlive(pid: number): boolean {
   }
 }
 
-/** The environment of RUN steps: the host's PATH/HOME (host node and npm, npm's cache) plus the stage's ENV. */
+/** The host's network settings (CA bundle, proxies, registry), as a build machine would have them. */
+function hostNetEnv(): Record<string, string> {
+  const keep = /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|https?_proxy|no_proxy|npm_config_registry)$/i;
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => keep.test(e[0]) && e[1] !== undefined));
+}
+
+/**
+ * The environment of RUN steps: host PATH (node) with the image's npm first, the stage's own empty
+ * /root as HOME (so no tool finds a host cache, e.g. Prisma's engines), the host's npm cache (as a
+ * BuildKit cache mount would; it only saves downloads), network settings, the stage's ENV.
+ */
 function runEnv(stage: Stage): Record<string, string> {
-  return { PATH: `${npmBin ? `${npmBin}:` : ""}${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: process.env.HOME ?? "/root", ...(process.env.npm_config_registry ? { npm_config_registry: process.env.npm_config_registry } : {}), ...stage.env };
+  const home = inRoot(stage, "/root");
+  mkdirSync(home, { recursive: true });
+  const npmCache = process.env.npm_config_cache ?? path.join(os.homedir(), ".npm");
+  return { PATH: `${npmBin ? `${npmBin}:` : ""}${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: home, npm_config_cache: npmCache, ...hostNetEnv(), ...stage.env };
 }
 
 /** Replays `instrs` into `stages` (filled as it goes, so a failure still reports what was built). */
