@@ -198,7 +198,13 @@ export class WorkerPool {
         ended({ outcome: "stopped", result: { ...progress } });
         return; // cancelled, reclaimed or released: the row already says so
       }
-      await complete(sql, task.id, this.id, { ...progress, ...result });
+      if (!(await complete(sql, task.id, this.id, { ...progress, ...result }))) {
+        // An operator's cancel (or a reclaim after our lease lapsed) committed while the handler
+        // was finishing: the row says cancelled, so observers must not count a success.
+        ended({ outcome: "stopped", result: { ...progress, ...result } });
+        taskLog.info("task ended elsewhere (cancelled or reclaimed) as it finished; its result is not recorded");
+        return;
+      }
       ended({ outcome: "succeeded", result: { ...progress, ...result } });
       taskLog.info({ bytes: result.bytesCopied ?? progress.bytesCopied }, "task succeeded");
     } catch (err) {
@@ -219,7 +225,14 @@ export class WorkerPool {
         retryDelayMs: delay * (0.8 + Math.random() * 0.4),
         ...(e.outcomes ? { outcomes: e.outcomes } : {}),
       };
-      const after = await fail(sql, task.id, this.id, failure).catch(() => null);
+      // undefined: the database did not answer (the lease lapses and the reaper retries the task).
+      const after = await fail(sql, task.id, this.id, failure).catch(() => undefined);
+      if (after === null) {
+        // Cancelled (or reclaimed) while the handler was failing: the row says how it ended.
+        ended({ outcome: "stopped", result: { ...progress, ...(e.outcomes ? { outcomes: e.outcomes } : {}) } });
+        taskLog.info({ code: failure.code }, `task ended elsewhere (cancelled or reclaimed) as it failed: ${failure.message}`);
+        return;
+      }
       ended({ outcome: after?.status === "retrying" ? "retrying" : "failed", result: { ...progress, ...(e.outcomes ? { outcomes: e.outcomes } : {}) }, errorCode: failure.code });
       taskLog.warn({ code: failure.code, status: after?.status }, `task failed: ${failure.message}`);
       ctx.event?.("error", failure.message, { code: failure.code, attempt: task.attempts });

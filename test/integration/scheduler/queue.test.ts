@@ -15,6 +15,7 @@ import {
   WorkerPool,
   type FerryEvent,
   type Sql,
+  type TaskEnd,
   type TaskHandler,
 } from "../../../lib/scheduler";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
@@ -179,5 +180,49 @@ describe("task queue and workers", () => {
     const back = await getTask(sql, b.task.id);
     expect(back).toMatchObject({ status: "queued", attempts: 0, leaseOwner: null });
     await cancel(sql, b.task.id);
+  });
+
+  // An operator's cancel landing while the task's handler is finishing. The row decides: once the
+  // cancel committed, the task is cancelled and the worker's completion (or failure) matches
+  // nothing; what the worker tells its observers (the tasks metric, its log) must say the same, not
+  // "succeeded" or "failed". Forced: the handler cancels its own task, then returns or throws,
+  // before any lease renewal could notice.
+  /** Runs one task through a pool and returns what the pool told its observer. */
+  const runOne = async (repository: string, handler: TaskHandler): Promise<{ id: string; end: TaskEnd }> => {
+    const ends = new Map<string, TaskEnd>();
+    const pool = new WorkerPool({ sql, log, handler, concurrency: 1, pollMs: 50, onTaskEnd: (t, e) => ends.set(t.id, e) });
+    const { task } = await enqueue(sql, { kind: "syncRepo", registryId, repository, priority: 0, trigger: "t" });
+    pool.start();
+    try {
+      const end = await waitFor(async () => ends.get(task.id));
+      return { id: task.id, end };
+    } finally {
+      await pool.stop(1000);
+    }
+  };
+
+  it("a handler that returns after its task was cancelled is reported stopped, not succeeded", async () => {
+    const { id, end } = await runOne("race/ok", async (task) => {
+      await cancel(sql, task.id);
+      return { bytesCopied: 10 };
+    });
+    expect((await getTask(sql, id))!.status).toBe("cancelled");
+    expect(end.outcome).toBe("stopped");
+  });
+
+  it("a handler that fails after its task was cancelled is reported stopped, not failed", async () => {
+    const { id, end } = await runOne("race/fail", async (task) => {
+      await cancel(sql, task.id);
+      throw Object.assign(new Error("upstream went away"), { code: "UPSTREAM_ERROR" });
+    });
+    expect((await getTask(sql, id))!.status).toBe("cancelled");
+    expect(end.outcome).toBe("stopped");
+  });
+
+  it("a cancel after the task succeeded is a CONFLICT, and the task stays succeeded", async () => {
+    const { id, end } = await runOne("race/late", async () => ({}));
+    expect(end.outcome).toBe("succeeded");
+    await expect(cancel(sql, id)).rejects.toMatchObject({ code: "CONFLICT", message: `cannot cancel task ${id}: it is already succeeded` });
+    expect((await getTask(sql, id))!.status).toBe("succeeded");
   });
 });
