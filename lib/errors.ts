@@ -81,7 +81,24 @@ export function toPublicError(err: unknown, log?: (err: unknown) => void): Publi
       : { code: err.code, message: err.message, details: err.details };
   }
   log?.(err);
-  return { code: "INTERNAL", message: "Internal error" };
+  return lostRaceOf(err) ?? { code: "INTERNAL", message: "Internal error" };
+}
+
+/**
+ * A database constraint that stopped a write because a concurrent request won a race the code
+ * did not guard (a registry deleted between an operation's lookup and its write, a name created
+ * twice at once): the client gets what happened, as a stable code, not a 500. Recognised by the
+ * codes Prisma gives them (P2002, P2003, P2025; raw queries: P2010 with Postgres's SQLSTATE), so
+ * this module stays free of database imports. Constraint and table names stay in the log.
+ */
+function lostRaceOf(err: unknown): PublicError | null {
+  const e = err as { name?: unknown; code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null;
+  if (typeof e !== "object" || e === null || e.name !== "PrismaClientKnownRequestError") return null;
+  const sqlState = e.meta?.driverAdapterError?.cause?.originalCode;
+  if (e.code === "P2025") return { code: "NOT_FOUND", message: "the record no longer exists (it was deleted meanwhile)" };
+  if (e.code === "P2003" || sqlState === "23503") return { code: "NOT_FOUND", message: "something this refers to no longer exists (it was deleted meanwhile)" };
+  if (e.code === "P2002" || sqlState === "23505") return { code: "CONFLICT", message: "it already exists (created meanwhile)" };
+  return null;
 }
 
 export function httpStatusOf(code: ErrorCode): number {

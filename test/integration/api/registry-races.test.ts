@@ -5,11 +5,14 @@
  * - an edit that keeps the stored credentials must not put back the ones it read when another
  *   edit rotated them in between (the rotation answered 200 and would be silently undone);
  * - an edit whose registry is deleted in between ends cleanly (done first, or NOT_FOUND), not 500;
- * - two creates of one name at once: one CONFLICT.
+ * - two creates of one name at once: one CONFLICT;
+ * - pause, resume, reset and "generator of" for a registry deleted right after their lookup end as
+ *   NOT_FOUND (the write's foreign key, mapped in lib/errors), never INTERNAL.
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRegistry, deleteRegistry, registryConfigWithSecrets, updateRegistry, type ApiEnv } from "../../../lib/api";
+import { createRegistry, deleteRegistry, generatorOf, pauseRegistryByName, registryConfigWithSecrets, resetRegistryGenerator, resumeRegistryByName, updateRegistry, type ApiEnv } from "../../../lib/api";
+import { toPublicError } from "../../../lib/errors";
 import { createPrismaClient, type Db } from "../../../lib/db";
 import { createLogger } from "../../../lib/observability";
 import { sqlFromPrisma } from "../../../lib/scheduler";
@@ -73,5 +76,28 @@ describe("registry edits racing", () => {
   it("two creates of one name at once: one lands, the other is a CONFLICT", async () => {
     const results = await Promise.allSettled([createRegistry(env, { name: "twin", ...base }), createRegistry(env, { name: "twin", ...base })]);
     expect(results.map((r) => (r.status === "fulfilled" ? "ok" : (r.reason as { code?: string }).code)).sort()).toEqual(["CONFLICT", "ok"]);
+  });
+
+  it.each([
+    ["pause", pauseRegistryByName],
+    ["resume", resumeRegistryByName],
+    ["reset", resetRegistryGenerator],
+    ["generator of", generatorOf],
+  ] as const)("%s of a registry deleted right after its lookup is NOT_FOUND, never INTERNAL", async (label, op) => {
+    const name = `del-${label.replace(/ /g, "-")}`;
+    await createRegistry(env, { name, ...base });
+    let deletion: Promise<unknown> | null = null;
+    afterNextRead(async () => {
+      deletion = deleteRegistry(env, name);
+      await runUntilEndOrBlocked(db, deletion);
+    });
+    const logged: unknown[] = [];
+    const outcome = await op(hooked, name).then(
+      () => "ok",
+      (err: unknown) => toPublicError(err, (e) => logged.push(e)),
+    );
+    await deletion;
+    expect(outcome).toMatchObject({ code: "NOT_FOUND" });
+    expect(await db.registry.findUnique({ where: { name } })).toBeNull();
   });
 });
