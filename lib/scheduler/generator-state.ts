@@ -59,6 +59,8 @@ export interface GeneratorPatch {
    * it since the row was read, with the next round due now, which the leader must not push back.
    */
   whileRoundOpen?: boolean;
+  /** Write only while the registry is still paused: an operator's resume since the read wins. */
+  whilePaused?: boolean;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function saveGenerator(sql: Sql, registryId: string, expectRound: n
         next_round_at = CASE WHEN $15::boolean THEN $16::timestamptz ELSE next_round_at END,
         leader_id = COALESCE($17, leader_id),
         updated_at = now()
-      WHERE registry_id = $1::uuid AND round = $2 AND (NOT $18::boolean OR round_ended_at IS NULL)
+      WHERE registry_id = $1::uuid AND round = $2 AND (NOT $18::boolean OR round_ended_at IS NULL) AND (NOT $19::boolean OR paused)
       RETURNING phase, (phase IS DISTINCT FROM (SELECT phase FROM old)) AS changed`,
     registryId,
     expectRound,
@@ -103,6 +105,7 @@ export async function saveGenerator(sql: Sql, registryId: string, expectRound: n
     p.nextRoundAt ?? null,
     p.leaderId ?? null,
     p.whileRoundOpen === true,
+    p.whilePaused === true,
   );
   const row = rows[0];
   if (row?.changed) {

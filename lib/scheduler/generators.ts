@@ -187,7 +187,8 @@ export class GeneratorCoordinator {
       this.#seenRound.set(registryId, row.round);
     }
     if (row.paused) {
-      await saveGenerator(sql, registryId, row.round, { phase: "paused", leaderId: this.id });
+      // Guarded: a resume committed since the read must not be shown as "paused" until a task ends.
+      await saveGenerator(sql, registryId, row.round, { phase: "paused", leaderId: this.id, whilePaused: true });
       return;
     }
     const gen = new TaskGenerator({ service: reg.service, maxWaitTimeMs: reg.pollIntervalMs, state: toGeneratorState(row) });

@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, type Db } from "../../../lib/db";
 import { createLogger } from "../../../lib/observability";
-import { claim, complete, enqueue, GeneratorCoordinator, generatorTrigger, PRIORITY, sqlFromPrisma, triggerRound, type Sql } from "../../../lib/scheduler";
+import { claim, complete, enqueue, GeneratorCoordinator, generatorSnapshot, generatorTrigger, PRIORITY, resumeRegistry, sqlFromPrisma, triggerRound, type Sql } from "../../../lib/scheduler";
 import { FsStore } from "../../../lib/store";
 import { createSyncService, MemoryTagState, type SyncService } from "../../../lib/sync";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
@@ -175,6 +175,35 @@ describe("generator", () => {
       await coordinator.tick();
       const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
       expect({ round: g?.round, phase: g?.phase }).toEqual({ round: 2, phase: "syncing" });
+    } finally {
+      await coordinator.stop();
+      await service.close();
+    }
+  });
+
+  it("a resume that lands right after the leader read 'paused' is not shown as paused", async () => {
+    const registry = await db.registry.create({ data: { name: "resumed", config: {} } });
+    await db.generatorState.create({ data: { registryId: registry.id, round: 1, done: true, roundEndedAt: new Date(), nextRoundAt: new Date(Date.now() + 3_600_000), phase: "idle", paused: true } });
+    const store = await FsStore.open(path.join(tmp, "resumed"));
+    const service = createSyncService(
+      { name: "resumed", urls: [url], pollInterval: "1h", maxRetries: 0, content: [{ prefix: "**" }] },
+      { store, registryId: registry.id, tagState: new MemoryTagState() },
+    );
+    const { racing, state } = racingAfterGeneratorRead(() => resumeRegistry(sql, registry.id));
+    const coordinator = new GeneratorCoordinator({
+      sql: racing,
+      databaseUrl: tdb.url,
+      log: createLogger({ level: "silent" }),
+      registries: async () => [{ id: registry.id }],
+      resolve: async () => ({ service, pollIntervalMs: 3_600_000, maxAttempts: 1 }),
+    });
+    try {
+      await coordinator.tick();
+      expect(state.raced).toBe(true);
+      const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
+      expect({ paused: g?.paused, phase: g?.phase }).toEqual({ paused: false, phase: "idle" });
+      const [snap] = (await generatorSnapshot(sql)).filter((x) => x.registryId === registry.id);
+      expect(snap?.phase).not.toBe("paused");
     } finally {
       await coordinator.stop();
       await service.close();
