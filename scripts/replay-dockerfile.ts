@@ -118,7 +118,7 @@ function inRoot(stage: Stage, p: string): string {
  * Also lists what a real `docker build .` in this working tree would send on top (untracked and
  * git-ignored paths that .dockerignore lets through): the replay cannot see those leak in.
  */
-function exportContext(dir: string): { removed: string[]; leaks: string[] } {
+function exportContext(dir: string): { removed: string[]; leaks: string[]; untracked: string[] } {
   mkdirSync(dir, { recursive: true });
   const r = spawnSync("bash", ["-c", `set -o pipefail; git -C "$1" archive HEAD | tar -x -C "$2"`, "_", repo, dir], { stdio: ["ignore", "inherit", "inherit"] });
   if (r.status !== 0) throw new ReplayError("git archive HEAD failed");
@@ -149,9 +149,12 @@ function exportContext(dir: string): { removed: string[]; leaks: string[] } {
     }
   };
   walk("");
-  const untracked = spawnSync("git", ["-C", repo, "ls-files", "--others", "--directory", "--no-empty-directory"], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
-  const leaks = untracked.split("\n").filter(Boolean).map((p) => p.replace(/\/$/, "")).filter((p) => !excluded(p));
-  return { removed, leaks };
+  const others = (...args: string[]): string[] =>
+    spawnSync("git", ["-C", repo, "ls-files", "--others", "--directory", "--no-empty-directory", "--exclude-standard", ...args], { encoding: "utf8", maxBuffer: 64 << 20 })
+      .stdout.split("\n").filter(Boolean).map((p) => p.replace(/\/$/, "")).filter((p) => !excluded(p));
+  // git-ignored paths (dependencies, builds, local state) are .dockerignore's job; untracked
+  // files are work in progress, worth a warning.
+  return { removed, leaks: others("--ignored"), untracked: others() };
 }
 
 /** Puts the base image's npm first on RUN's PATH (`host`: the host's npm as it is). */
@@ -427,10 +430,11 @@ async function main(): Promise<number> {
   let failed: Error | undefined;
   try {
     await step(`npm for RUN steps: ${opts.npm}`, () => installNpm(opts.npm!));
-    const { removed, leaks } = await step("build context: git archive HEAD, minus .dockerignore", () => exportContext(contextDir));
+    const { removed, leaks, untracked } = await step("build context: git archive HEAD, minus .dockerignore", () => exportContext(contextDir));
     const list = (xs: string[]): string => `${xs.slice(0, 8).join(", ")}${xs.length > 8 ? `, … (${xs.length})` : ""}`;
     steps.at(-1)!.note = `${du(contextDir)}; .dockerignore removed ${removed.length} paths${removed.length ? ` (${list(removed)})` : ""}`;
-    if (leaks.length) steps.push({ what: "untracked paths a real `docker build .` here would also send", status: "FAILED", ms: 0, note: `add them to .dockerignore: ${list(leaks)}` });
+    if (leaks.length) steps.push({ what: "git-ignored paths a real `docker build .` here would also send", status: "FAILED", ms: 0, note: `add them to .dockerignore: ${list(leaks)}` });
+    if (untracked.length) say(`WARNING: a real \`docker build .\` here would also send these untracked files: ${list(untracked)}`);
     await replay(instrs, contextDir, stages);
     await startFinal(stages.at(-1)!);
   } catch (err) {
