@@ -158,7 +158,9 @@ export const resolvers: Resolvers = {
   },
   Mutation: {
     createRegistry: mutate("registry.create", (a) => str((a.input as Args | null)?.name), (ctx, a) => createRegistry(ctx.env, jsonObject(a.input, "input"))),
-    updateRegistry: mutate("registry.update", (a) => str(a.name), (ctx, a) => updateRegistry(ctx.env, arg(s.registryName, a.name, "name"), jsonObject(a.input, "input"))),
+    updateRegistry: mutate("registry.update", (a) => str(a.name), (ctx, a) =>
+      updateRegistry(ctx.env, arg(s.registryName, a.name, "name"), jsonObject(a.input, "input"), { ifVersion: opt(s.registryVersion, a.ifVersion, "ifVersion") }),
+    ),
     deleteRegistry: mutate("registry.delete", (a) => str(a.name), async (ctx, a) => (await deleteRegistry(ctx.env, arg(s.registryName, a.name, "name")), true)),
     triggerRound: mutate("registry.sync", (a) => str(a.registry), (ctx, a) => triggerRegistryRound(ctx.env, arg(s.registryName, a.registry, "registry"))),
     pauseRegistry: mutate("registry.pause", (a) => str(a.registry), (ctx, a) => pauseRegistryByName(ctx.env, arg(s.registryName, a.registry, "registry"))),

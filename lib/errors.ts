@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   FORBIDDEN: { http: 403, graphql: "FORBIDDEN" },
   NOT_FOUND: { http: 404, graphql: "NOT_FOUND" },
   CONFLICT: { http: 409, graphql: "CONFLICT" },
+  /** An edit sent with the version it read (`If-Match`, `ifVersion`) after someone else changed it. */
+  PRECONDITION_FAILED: { http: 412, graphql: "PRECONDITION_FAILED" },
   RATE_LIMITED: { http: 429, graphql: "RATE_LIMITED" },
   UPSTREAM_ERROR: { http: 502, graphql: "UPSTREAM_ERROR" },
   UPSTREAM_TIMEOUT: { http: 504, graphql: "UPSTREAM_TIMEOUT" },

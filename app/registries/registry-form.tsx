@@ -4,7 +4,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useRef, useState } from "react";
 import { DataTable, type Column } from "../_components/table";
 import { ActionButton, FieldError, FormStatus, Pill, type Feedback } from "../_components/ui";
-import { api, errorMessage, issuesByField } from "../_lib/api";
+import { api, ApiError, errorMessage, issuesByField } from "../_lib/api";
 import type { Connection, Preview, Registry } from "../_lib/types";
 import { credentialsProblem, EMPTY_RULE, extraConfig, fromConfig, NO_SECRETS, toInput, type Rule, type State, type StoredSecrets } from "./registry-model";
 import { SecretFields } from "./secret-fields";
@@ -20,6 +20,8 @@ export function RegistryForm({ initial, secrets = NO_SECRETS }: { initial: Regis
   const [preview, setPreview] = useState<Preview | null>(null);
   const [previewFb, setPreviewFb] = useState<Feedback>(null);
   const [conn, setConn] = useState<Connection | null>(null);
+  // The version this form was filled from: a save is refused (412) if someone changed it since.
+  const version = useRef(initial?.version ?? null);
   const set = <K extends keyof State>(k: K, v: State[K]) => setS((x) => ({ ...x, [k]: v }));
   const setRule = (i: number, patch: Partial<Rule>) => setS((x) => ({ ...x, rules: x.rules.map((r, j) => (j === i ? { ...r, ...patch } : r)) }));
 
@@ -79,7 +81,10 @@ export function RegistryForm({ initial, secrets = NO_SECRETS }: { initial: Regis
     }
     setFb({ kind: "pending", text: editing ? "Saving…" : "Creating…" });
     try {
-      const saved = editing ? await api<Registry>("PUT", `/registries/${encodeURIComponent(initial.name)}`, input()) : await api<Registry>("POST", "/registries", input());
+      const saved = editing
+        ? await api<Registry>("PUT", `/registries/${encodeURIComponent(initial.name)}`, input(), version.current !== null ? { "if-match": `"${version.current}"` } : {})
+        : await api<Registry>("POST", "/registries", input());
+      version.current = saved.version;
       setIssues({});
       // Secrets went to the server; the form never keeps them (the page now says "set").
       setS((x) => ({ ...x, password: "", token: "", clientKey: "", removeClientKey: false }));
@@ -88,7 +93,8 @@ export function RegistryForm({ initial, secrets = NO_SECRETS }: { initial: Regis
       else router.refresh();
     } catch (e2) {
       setIssues(issuesByField(e2));
-      setFb({ kind: "error", text: errorMessage(e2) });
+      const changed = e2 instanceof ApiError && e2.code === "PRECONDITION_FAILED";
+      setFb({ kind: "error", text: changed ? "Someone else changed this registry since you opened it, so nothing was saved. Reload the page to see their change, then make yours again." : errorMessage(e2) });
     }
   };
 

@@ -23,13 +23,18 @@ export interface RegistryView {
   hasCredentials: boolean;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * 1 at creation, one more on every change by anyone. Send it back with an edit (REST
+   * `If-Match`, GraphQL `ifVersion`) to have the edit refused if the registry changed since.
+   */
+  version: number;
   /** Each url's last observed health and rate-limit remaining (lib/mirror records them). */
   urlHealth: UrlHealthView[];
 }
 
 const SECRET_FIELDS = ["credentials", "clientKey"] as const;
 
-type Row = { id: string; name: string; enabled: boolean; config: unknown; secret?: Uint8Array | null; createdAt: Date; updatedAt: Date };
+type Row = { id: string; name: string; enabled: boolean; config: unknown; secret?: Uint8Array | null; createdAt: Date; updatedAt: Date; version: number };
 
 /**
  * The secret column is loaded only to say whether it is set; the box stays sealed and never
@@ -45,6 +50,7 @@ async function toViews(db: Db, rows: Row[]): Promise<RegistryView[]> {
     hasCredentials: r.secret != null,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
+    version: r.version,
     urlHealth: health[i]!,
   }));
 }
@@ -116,9 +122,11 @@ export async function createRegistry(env: ApiEnv, input: WriteInput): Promise<Re
 
 /**
  * Replaces a registry's config. Secrets: a field left out keeps its stored value, `null`
- * removes it, a value replaces it. The name cannot change (tasks and tags refer to it).
+ * removes it, a value replaces it. The name cannot change (tasks and tags refer to it). With
+ * `ifVersion`, the edit applies only to that version of the registry (PRECONDITION_FAILED when
+ * someone changed it since, e.g. promoted a repository into the rules the caller is replacing).
  */
-export async function updateRegistry(env: ApiEnv, name: string, input: WriteInput): Promise<RegistryView> {
+export async function updateRegistry(env: ApiEnv, name: string, input: WriteInput, options: { ifVersion?: number } = {}): Promise<RegistryView> {
   const { enabled, config, secret } = splitInput(input);
   if (config.name !== undefined && config.name !== name) throw new AppError("BAD_USER_INPUT", "a registry cannot be renamed; create a new one", { details: { field: "name" } });
   config.name = name;
@@ -129,6 +137,11 @@ export async function updateRegistry(env: ApiEnv, name: string, input: WriteInpu
     await tx.$queryRaw`SELECT id FROM registry WHERE name = ${name} FOR UPDATE`;
     const row = await tx.registry.findUnique({ where: { name }, omit: { secret: false } });
     if (!row) throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
+    if (options.ifVersion !== undefined && options.ifVersion !== row.version) {
+      throw new AppError("PRECONDITION_FAILED", `registry ${name} was changed since version ${options.ifVersion} was read (it is now version ${row.version}): read it again and reapply the edit`, {
+        details: { registry: name, expectedVersion: options.ifVersion, currentVersion: row.version },
+      });
+    }
     const needsOld = SECRET_FIELDS.some((f) => secret[f] === undefined);
     const old: RegistrySecret = needsOld && row.secret ? openJson<RegistrySecret>(env.secretKey, row.secret, registrySecretAad(row.id)) : {};
     const merged: Record<string, unknown> = {};

@@ -10,6 +10,8 @@ import { registryConfigSchema } from "../sync";
 const LIMITS = { maxPage: 200 } as const;
 
 export const registryName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/, { error: "registry names are 1-63 letters, digits, '.', '_' or '-'" });
+/** A registry version (Registry.version) an edit is conditional on. */
+export const registryVersion = z.number().int().min(1).max(999_999_999);
 export const username = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$/, { error: "usernames are 1-64 letters, digits, '.', '_', '@' or '-'" });
 /** An OCI repository path (lowercase, `/`-separated), at most 255 characters. */
 export const repositoryName = z
@@ -74,6 +76,7 @@ export const registrySchema = z
     hasCredentials: z.boolean().describe("credentials or a client key are stored (never returned)"),
     createdAt: isoDate,
     updatedAt: isoDate,
+    version: z.number().int().describe("1 at creation, one more on every change; send it as If-Match on PUT to refuse the edit (412) if the registry changed since"),
     urlHealth: z.array(urlHealthSchema).describe("each url's last observed health, shared by all Ferry processes"),
   })
   .meta({ id: "Registry" });

@@ -34,6 +34,10 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
+  /** Request headers the operation reads (documented as OpenAPI header parameters, all optional). */
+  headers?: Array<{ name: string; description: string }>;
+  /** Error statuses beyond the common ones (400, 401, 403, 404, 409), with what they mean here. */
+  errors?: Record<string, string>;
   /** Success status (200 unless given). */
   status?: number;
   response: z.ZodType;

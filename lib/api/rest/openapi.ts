@@ -41,6 +41,7 @@ function parameters(def: RouteDef, defs: Record<string, Json>): Json[] {
       out.push({ name, in: where, required: where === "path" || (js.required ?? []).includes(name), schema: rest, ...(description ? { description } : {}), ...(where === "query" && (rest.anyOf || rest.type === "array") ? { explode: true } : {}) });
     }
   }
+  for (const h of def.headers ?? []) out.push({ name: h.name, in: "header", required: false, schema: { type: "string" }, description: h.description });
   return out;
 }
 
@@ -62,7 +63,7 @@ export function buildOpenApi(): Json {
       parameters: parameters(def, defs),
       responses: {
         [String(def.status ?? 200)]: { description: "Success", content: { "application/json": { schema: toSchema(def.response, "output", defs) } } },
-        ...Object.fromEntries(Object.entries(ERROR_STATUSES).map(([k, d]) => [k, { description: d, content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } }])),
+        ...Object.fromEntries(Object.entries({ ...ERROR_STATUSES, ...def.errors }).map(([k, d]) => [k, { description: d, content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } }])),
       },
     };
     if (def.body) op.requestBody = { required: true, content: { "application/json": { schema: toSchema(def.body, "input", defs) } } };

@@ -22,7 +22,7 @@ import {
   type Viewer,
 } from "../../auth";
 import { AppError } from "../../errors";
-import { createRegistry, deleteRegistry, generatorOf, generators, getRegistry, listRegistries, pauseRegistryByName, resetRegistryGenerator, resumeRegistryByName, triggerRegistryRound, updateRegistry } from "../registries";
+import { createRegistry, deleteRegistry, generatorOf, generators, getRegistry, listRegistries, pauseRegistryByName, resetRegistryGenerator, resumeRegistryByName, triggerRegistryRound, updateRegistry, type RegistryView } from "../registries";
 import { promoteRepository } from "../promote";
 import { listRepositories, repositoryCoverage } from "../repositories";
 import { deleteMirroredTag } from "../tags";
@@ -51,6 +51,20 @@ function sessionView(viewer: Viewer, expiresAt: Date | null) {
   return { user: { id: viewer.userId, username: viewer.username, role: viewer.role }, via: viewer.via, csrfToken: viewer.csrfToken ?? null, expiresAt };
 }
 
+/** A registry with its version as a strong ETag, which `If-Match` on PUT compares. */
+function withEtag(r: RegistryView): Reply {
+  return new Reply(r, { headers: { etag: `"${r.version}"` } });
+}
+
+/** `If-Match: "<version>"` → the version; absent or `*` → no condition. */
+function ifMatchVersion(request: Request): number | undefined {
+  const raw = request.headers.get("if-match")?.trim();
+  if (!raw || raw === "*") return undefined;
+  const m = /^"(\d{1,9})"$/.exec(raw);
+  if (!m) throw new AppError("BAD_USER_INPUT", 'If-Match must be the registry\'s ETag, e.g. "3" (weak tags and lists are not accepted)', { details: { header: "If-Match" } });
+  return Number(m[1]);
+}
+
 export const ROUTES: RouteDef[] = [
   // ── registries and their generators ──
   route({
@@ -62,19 +76,21 @@ export const ROUTES: RouteDef[] = [
     method: "POST", path: "/registries", operationId: "createRegistry", tag: "registries", summary: "Create a registry (validated like the config file; secrets write-only)",
     action: "registry.create", body: s.registryWriteSchema, status: 201, response: s.registrySchema,
     target: ({ body }) => (typeof body?.name === "string" ? body.name.slice(0, 100) : null),
-    handler: (ctx, { body }) => createRegistry(ctx.env, body),
+    handler: async (ctx, { body }) => withEtag(await createRegistry(ctx.env, body)),
   }),
   route<{ name: string }>({
     method: "GET", path: "/registries/{name}", operationId: "getRegistry", tag: "registries", summary: "One registry",
     action: "registry.read", params: nameParams, response: s.registrySchema,
-    handler: (ctx, { params }) => getRegistry(ctx.env.db, params.name),
+    handler: async (ctx, { params }) => withEtag(await getRegistry(ctx.env.db, params.name)),
   }),
   route<{ name: string }, Record<string, never>, Record<string, unknown>>({
     method: "PUT", path: "/registries/{name}", operationId: "updateRegistry", tag: "registries",
     summary: "Replace a registry's config (credentials/clientKey: omit to keep, null to remove)",
     action: "registry.update", params: nameParams, body: s.registryWriteSchema, response: s.registrySchema,
+    headers: [{ name: "If-Match", description: 'The ETag (`"<version>"`) a GET returned: the edit applies only if the registry has not changed since (412 otherwise)' }],
+    errors: { "412": "The registry changed since the version given in If-Match" },
     target: ({ params }) => params.name,
-    handler: (ctx, { params, body }) => updateRegistry(ctx.env, params.name, body),
+    handler: async (ctx, { params, body, request }) => withEtag(await updateRegistry(ctx.env, params.name, body, { ifVersion: ifMatchVersion(request) })),
   }),
   route<{ name: string }>({
     method: "DELETE", path: "/registries/{name}", operationId: "deleteRegistry", tag: "registries", summary: "Delete a registry (its task history stays)",

@@ -300,6 +300,44 @@ describe("control API", () => {
     expect(paused.json.data).toEqual({ pauseRegistry: { paused: true }, resumeRegistry: { paused: false } });
   });
 
+  it("refuses an edit made from a stale version (If-Match, ifVersion) and says so; a change by anyone bumps the version", async () => {
+    const auth = tokens.admin!.token;
+    const body = (pollInterval: string) => ({ urls: ["https://quay.example"], pollInterval, content: [{ prefix: "team/**" }] });
+    const created = await api("POST", "/registries", { auth, body: { name: "versioned", ...body("1h") } });
+    expect(created.status, created.text).toBe(201);
+    expect(created.json.version).toBe(1);
+    expect(created.headers.get("etag")).toBe('"1"');
+    const read = await api("GET", "/registries/versioned", { auth });
+    expect(read.headers.get("etag")).toBe('"1"');
+    const first = await api("PUT", "/registries/versioned", { auth, headers: { "if-match": '"1"' }, body: body("2h") });
+    expect([first.status, first.json.version, first.headers.get("etag")]).toEqual([200, 2, '"2"']);
+    // A second client still holding version 1: refused, and nothing changes.
+    const stale = await api("PUT", "/registries/versioned", { auth, headers: { "if-match": '"1"' }, body: body("9h") });
+    expect(stale.status, stale.text).toBe(412);
+    expect(stale.headers.get("content-type")).toContain("application/problem+json");
+    expect(stale.json).toMatchObject({ code: "PRECONDITION_FAILED", details: { expectedVersion: 1, currentVersion: 2 } });
+    expect((await api("GET", "/registries/versioned", { auth })).json.config.pollInterval).toBe("2h");
+    // A change made outside the API (psql, config-file apply) bumps it too; an UPDATE that changes nothing does not.
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query(`UPDATE registry SET enabled = false WHERE name = 'versioned'`);
+      await c.query(`UPDATE registry SET enabled = false WHERE name = 'versioned'`);
+    } finally {
+      await c.end();
+    }
+    expect((await api("GET", "/registries/versioned", { auth })).json).toMatchObject({ version: 3, enabled: false });
+    const g = await gql(`mutation($v: Int) { updateRegistry(name: "versioned", input: { urls: ["https://quay.example"], pollInterval: "3h" }, ifVersion: $v) { version config } }`, { v: 2 }, { auth });
+    expect(g.json.errors?.[0]?.extensions?.code).toBe("PRECONDITION_FAILED");
+    const g2 = await gql(`mutation($v: Int) { updateRegistry(name: "versioned", input: { urls: ["https://quay.example"], pollInterval: "3h" }, ifVersion: $v) { version config } }`, { v: 3 }, { auth });
+    expect(g2.json.data?.updateRegistry, g2.text).toMatchObject({ version: 4, config: { pollInterval: "3h" } });
+    // Without a condition the edit applies (as before); a malformed one is a 400.
+    expect((await api("PUT", "/registries/versioned", { auth, body: body("4h") })).json.version).toBe(5);
+    const weak = await api("PUT", "/registries/versioned", { auth, headers: { "if-match": 'W/"5"' }, body: body("5h") });
+    expect([weak.status, weak.json.code]).toEqual([400, "BAD_USER_INPUT"]);
+    expect((await api("DELETE", "/registries/versioned", { auth })).status).toBe(200);
+  });
+
   it("shows a new registry's generator at once, though the generator list was just read", async () => {
     const admin = { auth: tokens.admin!.token };
     // Fill the generator snapshot cache, then add a registry: it has no generator row yet.

@@ -312,7 +312,7 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     await overview.close();
   });
 
-  it("edits TLS and credential settings with secrets write-only and the API's errors inline", async () => {
+  it("edits TLS and credential settings with secrets write-only, the API's errors inline, and a concurrent edit refused", async () => {
     const KEY = TLS.clientKey;
     const KEY_BODY = KEY.split("\n")[1]!; // a line of the key's base64: must never reach the page
     const CA_BODY = TLS.caCert.split("\n")[1]!;
@@ -385,6 +385,20 @@ describe.skipIf(!registryAvailable() || !chromiumAvailable())("dashboard in a re
     await expect.poll(() => page.getByTestId("stored-clientKey").textContent()).toBe("not set");
     expect(await page.locator("#err-clientCert").textContent()).toBe("");
 
+    // Someone else saves the registry while this form is open: this form's save is refused, says
+    // why, and overwrites nothing; after a reload it saves.
+    const current = await apiAs<{ config: Record<string, unknown> }>(page, "GET", "/registries/secure");
+    const theirs = await apiAs<{ version: number }>(page, "PUT", "/registries/secure", { ...current.json.config, maxRetries: 7 });
+    expect(theirs.status).toBe(200);
+    await page.getByLabel("Docker config path").fill("/etc/ferry/other.json");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.locator(".feedback.error").textContent()).toMatch(/Someone else changed this registry since you opened it, so nothing was saved/);
+    expect((await apiAs<{ config: Record<string, unknown> }>(page, "GET", "/registries/secure")).json.config).toMatchObject({ maxRetries: 7, dockerConfig: "/etc/ferry/docker-config.json" });
+    await page.reload();
+    await page.getByLabel("Docker config path").fill("/etc/ferry/other.json");
+    await page.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.locator(".feedback.ok", { hasText: "Saved" }).count()).toBe(1);
+    expect((await apiAs<{ config: Record<string, unknown> }>(page, "GET", "/registries/secure")).json.config).toMatchObject({ maxRetries: 7, dockerConfig: "/etc/ferry/other.json" });
   });
 
   it("shows a failing upstream's backoff countdown and last error live, and each url's health and rate-limit budget", async () => {
