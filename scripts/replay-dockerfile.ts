@@ -323,9 +323,20 @@ function freePort(): Promise<number> {
   });
 }
 
-async function get(url: string): Promise<{ status: number; type: string; body: string }> {
-  const res = await fetch(url, { redirect: "manual", signal: AbortSignal.timeout(30_000) });
-  return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
+async function get(url: string, init: RequestInit = {}): Promise<{ status: number; type: string; body: string; cookie: string }> {
+  const res = await fetch(url, { redirect: "manual", signal: AbortSignal.timeout(30_000), ...init });
+  return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text(), cookie: res.headers.get("set-cookie")?.split(";")[0] ?? "" };
+}
+
+/** Signs in as the admin the start created and asks GraphQL who that is: scrypt, sessions, CSRF, Apollo, Prisma. */
+async function loginAndQuery(base: string, username: string, password: string): Promise<void> {
+  const json = { "content-type": "application/json" };
+  const login = await get(`${base}/api/v1/session`, { method: "POST", headers: json, body: JSON.stringify({ username, password }) });
+  if (login.status !== 201 || !login.cookie) throw new ReplayError(`POST /api/v1/session: ${login.status} ${login.body.slice(0, 200)}`);
+  const { csrfToken } = JSON.parse(login.body) as { csrfToken: string };
+  const gql = await get(`${base}/api/graphql`, { method: "POST", headers: { ...json, cookie: login.cookie, "x-csrf-token": csrfToken }, body: JSON.stringify({ query: "{ me { username } }" }) });
+  const me = gql.status === 200 ? (JSON.parse(gql.body) as { data?: { me?: { username?: string } } }).data?.me?.username : undefined;
+  if (me !== username) throw new ReplayError(`POST /api/graphql { me }: ${gql.status} ${gql.body.slice(0, 200)}`);
 }
 
 /** Starts the final stage's ENTRYPOINT+CMD as nobody, checks it serves, and stops it with SIGTERM. */
@@ -346,7 +357,8 @@ async function startFinal(s: Stage): Promise<void> {
   mkdirSync(privateTmp, { recursive: true });
   chmodSync(privateTmp, 0o1777);
   const port = await freePort();
-  Object.assign(env, { TMPDIR: privateTmp, FERRY_PORT: String(port), FERRY_HOST: "127.0.0.1", FERRY_ADMIN_USER: "replay", FERRY_ADMIN_PASSWORD: "replay-check-password" });
+  const admin = { user: "replay", password: "replay-check-password" };
+  Object.assign(env, { TMPDIR: privateTmp, FERRY_PORT: String(port), FERRY_HOST: "127.0.0.1", FERRY_ADMIN_USER: admin.user, FERRY_ADMIN_PASSWORD: admin.password });
   const cmd = asRoot ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ...argv] : argv;
   const base = `http://127.0.0.1:${port}`;
   let exited: { code: number | null; sig: string | null } | undefined;
@@ -375,6 +387,7 @@ async function startFinal(s: Stage): Promise<void> {
   await check("GET /api/health is {status: ok}", "/api/health", (r) => r.status === 200 && JSON.parse(r.body).status === "ok");
   await check("GET /api/ready is 200 (database up, migrations applied)", "/api/ready", (r) => r.status === 200);
   await check("GET /login renders the dashboard's login page (200 HTML)", "/login", (r) => r.status === 200 && r.type.includes("text/html") && /<form/i.test(r.body));
+  await step("POST /api/v1/session signs the admin in; GraphQL { me } answers with it", () => loginAndQuery(base, admin.user, admin.password));
   await step(`SIGTERM; exits 0 within ${STOP_TIMEOUT_MS / 1000}s, leaving no process behind`, async () => {
     child.kill("SIGTERM");
     const until = Date.now() + STOP_TIMEOUT_MS;
