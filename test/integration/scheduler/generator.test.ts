@@ -59,6 +59,31 @@ describe("generator", () => {
     return { racing, state };
   };
 
+  /**
+   * A leader for one registry (hourly rounds) whose generator reads go through `sql`; `use` runs
+   * with it, and the leader and its service are stopped after.
+   */
+  async function withLeader(registry: { id: string; name: string }, sqlForLeader: Sql, use: (coordinator: GeneratorCoordinator) => Promise<void>): Promise<void> {
+    const store = await FsStore.open(path.join(tmp, registry.name));
+    const service = createSyncService(
+      { name: registry.name, urls: [url], pollInterval: "1h", maxRetries: 0, content: [{ prefix: "**" }] },
+      { store, registryId: registry.id, tagState: new MemoryTagState() },
+    );
+    const coordinator = new GeneratorCoordinator({
+      sql: sqlForLeader,
+      databaseUrl: tdb.url,
+      log: createLogger({ level: "silent" }),
+      registries: async () => [{ id: registry.id }],
+      resolve: async () => ({ service, pollIntervalMs: 3_600_000, maxAttempts: 1 }),
+    });
+    try {
+      await use(coordinator);
+    } finally {
+      await coordinator.stop();
+      await service.close();
+    }
+  }
+
   beforeAll(async () => {
     tdb = await createTestDatabase();
     db = createPrismaClient(tdb.url);
@@ -153,61 +178,31 @@ describe("generator", () => {
     const registry = await db.registry.create({ data: { name: "ending", config: {} } });
     // Round 1 handed out everything and its last task has ended; the leader has not recorded the end yet.
     await db.generatorState.create({ data: { registryId: registry.id, round: 1, done: true, phase: "syncing" } });
-    const store = await FsStore.open(path.join(tmp, "ending"));
-    const service = createSyncService(
-      { name: "ending", urls: [url], pollInterval: "1h", maxRetries: 0, content: [{ prefix: "**" }] },
-      { store, registryId: registry.id, tagState: new MemoryTagState() },
-    );
     // The operator's trigger commits right after the leader read the generator, before it writes
     // "round finished, next round in an hour".
     const { racing, state } = racingAfterGeneratorRead(() => triggerRound(sql, registry.id));
-    const coordinator = new GeneratorCoordinator({
-      sql: racing,
-      databaseUrl: tdb.url,
-      log: createLogger({ level: "silent" }),
-      registries: async () => [{ id: registry.id }],
-      resolve: async () => ({ service, pollIntervalMs: 3_600_000, maxAttempts: 1 }),
-    });
-    try {
+    await withLeader(registry, racing, async (coordinator) => {
       await coordinator.tick();
       expect(state.raced).toBe(true);
       // The trigger asked for the next round now: the next tick starts it.
       await coordinator.tick();
       const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
       expect({ round: g?.round, phase: g?.phase }).toEqual({ round: 2, phase: "syncing" });
-    } finally {
-      await coordinator.stop();
-      await service.close();
-    }
+    });
   });
 
   it("a resume that lands right after the leader read 'paused' is not shown as paused", async () => {
     const registry = await db.registry.create({ data: { name: "resumed", config: {} } });
     await db.generatorState.create({ data: { registryId: registry.id, round: 1, done: true, roundEndedAt: new Date(), nextRoundAt: new Date(Date.now() + 3_600_000), phase: "idle", paused: true } });
-    const store = await FsStore.open(path.join(tmp, "resumed"));
-    const service = createSyncService(
-      { name: "resumed", urls: [url], pollInterval: "1h", maxRetries: 0, content: [{ prefix: "**" }] },
-      { store, registryId: registry.id, tagState: new MemoryTagState() },
-    );
     const { racing, state } = racingAfterGeneratorRead(() => resumeRegistry(sql, registry.id));
-    const coordinator = new GeneratorCoordinator({
-      sql: racing,
-      databaseUrl: tdb.url,
-      log: createLogger({ level: "silent" }),
-      registries: async () => [{ id: registry.id }],
-      resolve: async () => ({ service, pollIntervalMs: 3_600_000, maxAttempts: 1 }),
-    });
-    try {
+    await withLeader(registry, racing, async (coordinator) => {
       await coordinator.tick();
       expect(state.raced).toBe(true);
       const g = await db.generatorState.findUnique({ where: { registryId: registry.id } });
       expect({ paused: g?.paused, phase: g?.phase }).toEqual({ paused: false, phase: "idle" });
       const [snap] = (await generatorSnapshot(sql)).filter((x) => x.registryId === registry.id);
       expect(snap?.phase).not.toBe("paused");
-    } finally {
-      await coordinator.stop();
-      await service.close();
-    }
+    });
   });
 
   it("a trigger that races the leader starting the next round does not end that round", async () => {
