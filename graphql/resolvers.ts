@@ -161,7 +161,7 @@ export const resolvers: Resolvers = {
     updateRegistry: mutate("registry.update", (a) => str(a.name), (ctx, a) =>
       updateRegistry(ctx.env, arg(s.registryName, a.name, "name"), jsonObject(a.input, "input"), { ifVersion: opt(s.registryVersion, a.ifVersion, "ifVersion") }),
     ),
-    deleteRegistry: mutate("registry.delete", (a) => str(a.name), async (ctx, a) => (await deleteRegistry(ctx.env, arg(s.registryName, a.name, "name")), true)),
+    deleteRegistry: mutate("registry.delete", (a) => str(a.name), async (ctx, a) => (await deleteRegistry(ctx.env, arg(s.registryName, a.name, "name"), { ifVersion: opt(s.registryVersion, a.ifVersion, "ifVersion") }), true)),
     triggerRound: mutate("registry.sync", (a) => str(a.registry), (ctx, a) => triggerRegistryRound(ctx.env, arg(s.registryName, a.registry, "registry"))),
     pauseRegistry: mutate("registry.pause", (a) => str(a.registry), (ctx, a) => pauseRegistryByName(ctx.env, arg(s.registryName, a.registry, "registry"))),
     resumeRegistry: mutate("registry.resume", (a) => str(a.registry), (ctx, a) => resumeRegistryByName(ctx.env, arg(s.registryName, a.registry, "registry"))),

@@ -137,11 +137,7 @@ export async function updateRegistry(env: ApiEnv, name: string, input: WriteInpu
     await tx.$queryRaw`SELECT id FROM registry WHERE name = ${name} FOR UPDATE`;
     const row = await tx.registry.findUnique({ where: { name }, omit: { secret: false } });
     if (!row) throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
-    if (options.ifVersion !== undefined && options.ifVersion !== row.version) {
-      throw new AppError("PRECONDITION_FAILED", `registry ${name} was changed since version ${options.ifVersion} was read (it is now version ${row.version}): read it again and reapply the edit`, {
-        details: { registry: name, expectedVersion: options.ifVersion, currentVersion: row.version },
-      });
-    }
+    if (options.ifVersion !== undefined && options.ifVersion !== row.version) throw stale(name, options.ifVersion, row.version);
     const needsOld = SECRET_FIELDS.some((f) => secret[f] === undefined);
     const old: RegistrySecret = needsOld && row.secret ? openJson<RegistrySecret>(env.secretKey, row.secret, registrySecretAad(row.id)) : {};
     const merged: Record<string, unknown> = {};
@@ -160,10 +156,22 @@ export async function updateRegistry(env: ApiEnv, name: string, input: WriteInpu
   return registryView(env.db, { ...updated, secret: box });
 }
 
-/** Deletes a registry with its generator and tag state; its task history stays (registry unset). */
-export async function deleteRegistry(env: ApiEnv, name: string): Promise<void> {
-  const r = await env.db.registry.deleteMany({ where: { name } });
-  if (r.count === 0) throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
+/**
+ * Deletes a registry with its generator and tag state; its task history stays (registry unset).
+ * With `ifVersion`, only that version (PRECONDITION_FAILED when it changed since it was read).
+ */
+export async function deleteRegistry(env: ApiEnv, name: string, options: { ifVersion?: number } = {}): Promise<void> {
+  const r = await env.db.registry.deleteMany({ where: { name, ...(options.ifVersion === undefined ? {} : { version: options.ifVersion }) } });
+  if (r.count > 0) return;
+  const now = options.ifVersion === undefined ? null : await env.db.registry.findUnique({ where: { name }, select: { version: true } });
+  if (now) throw stale(name, options.ifVersion!, now.version);
+  throw new AppError("NOT_FOUND", `registry ${name} does not exist`);
+}
+
+function stale(name: string, expected: number, current: number): AppError {
+  return new AppError("PRECONDITION_FAILED", `registry ${name} was changed since version ${expected} was read (it is now version ${current}): read it again and reapply the change`, {
+    details: { registry: name, expectedVersion: expected, currentVersion: current },
+  });
 }
 
 export async function generators(env: ApiEnv, registry?: string): Promise<GeneratorStatus[]> {

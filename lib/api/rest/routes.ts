@@ -56,6 +56,8 @@ function withEtag(r: RegistryView): Reply {
   return new Reply(r, { headers: { etag: `"${r.version}"` } });
 }
 
+const IF_MATCH = { name: "If-Match", description: 'The ETag (`"<version>"`) a GET returned: the change applies only if the registry has not changed since (412 otherwise)' };
+
 /** `If-Match: "<version>"` → the version; absent or `*` → no condition. */
 function ifMatchVersion(request: Request): number | undefined {
   const raw = request.headers.get("if-match")?.trim();
@@ -87,7 +89,7 @@ export const ROUTES: RouteDef[] = [
     method: "PUT", path: "/registries/{name}", operationId: "updateRegistry", tag: "registries",
     summary: "Replace a registry's config (credentials/clientKey: omit to keep, null to remove)",
     action: "registry.update", params: nameParams, body: s.registryWriteSchema, response: s.registrySchema,
-    headers: [{ name: "If-Match", description: 'The ETag (`"<version>"`) a GET returned: the edit applies only if the registry has not changed since (412 otherwise)' }],
+    headers: [IF_MATCH],
     errors: { "412": "The registry changed since the version given in If-Match" },
     target: ({ params }) => params.name,
     handler: async (ctx, { params, body, request }) => withEtag(await updateRegistry(ctx.env, params.name, body, { ifVersion: ifMatchVersion(request) })),
@@ -95,7 +97,9 @@ export const ROUTES: RouteDef[] = [
   route<{ name: string }>({
     method: "DELETE", path: "/registries/{name}", operationId: "deleteRegistry", tag: "registries", summary: "Delete a registry (its task history stays)",
     action: "registry.delete", params: nameParams, response: s.okSchema, target: ({ params }) => params.name,
-    handler: async (ctx, { params }) => (await deleteRegistry(ctx.env, params.name), ok),
+    headers: [IF_MATCH],
+    errors: { "412": "The registry changed since the version given in If-Match" },
+    handler: async (ctx, { params, request }) => (await deleteRegistry(ctx.env, params.name, { ifVersion: ifMatchVersion(request) }), ok),
   }),
   route({
     method: "GET", path: "/generators", operationId: "listGenerators", tag: "registries", summary: "Every registry's generator status (the scheduler's snapshot)",

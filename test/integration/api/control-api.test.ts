@@ -335,7 +335,13 @@ describe("control API", () => {
     expect((await api("PUT", "/registries/versioned", { auth, body: body("4h") })).json.version).toBe(5);
     const weak = await api("PUT", "/registries/versioned", { auth, headers: { "if-match": 'W/"5"' }, body: body("5h") });
     expect([weak.status, weak.json.code]).toEqual([400, "BAD_USER_INPUT"]);
-    expect((await api("DELETE", "/registries/versioned", { auth })).status).toBe(200);
+    // DELETE takes the same condition.
+    const staleDelete = await api("DELETE", "/registries/versioned", { auth, headers: { "if-match": '"4"' } });
+    expect([staleDelete.status, staleDelete.json.code, staleDelete.json.details?.currentVersion]).toEqual([412, "PRECONDITION_FAILED", 5]);
+    const gqlDelete = await gql(`mutation { deleteRegistry(name: "versioned", ifVersion: 4) }`, {}, { auth });
+    expect(gqlDelete.json.errors?.[0]?.extensions?.code).toBe("PRECONDITION_FAILED");
+    expect((await api("DELETE", "/registries/versioned", { auth, headers: { "if-match": '"5"' } })).status).toBe(200);
+    expect((await api("DELETE", "/registries/versioned", { auth, headers: { "if-match": '"5"' } })).status).toBe(404);
   });
 
   it("shows a new registry's generator at once, though the generator list was just read", async () => {
