@@ -88,7 +88,7 @@ function findConfigFile(explicit: string | undefined, cwd: string): string | nul
     return p;
   }
   for (const name of DEFAULT_FILES) {
-    const p = path.join(cwd, name);
+    const p = path.join(/* turbopackIgnore: true */ cwd, name);
     if (existsSync(/* turbopackIgnore: true */ p)) return p;
   }
   return null;

@@ -30,7 +30,8 @@ export function defaultDockerConfigPath(): string {
 export async function readDockerConfig(file = defaultDockerConfigPath()): Promise<DockerConfigFile> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    // Read at run time from wherever the operator points; not something for Next's build to trace.
+    text = await readFile(/* turbopackIgnore: true */ file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
     throw new OciError("CREDENTIALS", `cannot read Docker config ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
