@@ -290,7 +290,7 @@ async function replay(instrs: Instr[], contextDir: string, stages: Stage[]): Pro
         await step(label, () => void Object.assign(s.env, parseEnv(ins.args)));
         break;
       case "USER":
-        await step(label, () => void (s.user = ins.args.trim()), "ok", "the start check runs as nobody:nogroup");
+        await step(label, () => void (s.user = ins.args.trim()), "ok", /^\d+(:\d+)?$/.test(ins.args.trim()) ? "the start check runs as this uid/gid" : "the start check runs as nobody:nogroup");
         break;
       case "VOLUME":
         await step(label, () => {
@@ -341,17 +341,20 @@ async function loginAndQuery(base: string, username: string, password: string): 
   if (me !== username) throw new ReplayError(`POST /api/graphql { me }: ${gql.status} ${gql.body.slice(0, 200)}`);
 }
 
-/** Starts the final stage's ENTRYPOINT+CMD as nobody, checks it serves, and stops it with SIGTERM. */
+/** Starts the final stage's ENTRYPOINT+CMD as its USER (nobody for a named one), checks it serves, and stops it with SIGTERM. */
 async function startFinal(s: Stage): Promise<void> {
   const argv = [...s.entrypoint, ...s.cmd];
   if (!argv.length) throw new ReplayError("the final stage has no ENTRYPOINT or CMD");
-  // Each VOLUME becomes a fresh folder owned by the runtime user; ENV paths under it follow.
+  // Each VOLUME becomes a fresh folder owned by the runtime user; ENV paths under it follow. A
+  // numeric USER is used as it is (no user entry needed); a named one is played by nobody.
   const asRoot = process.getuid?.() === 0;
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(s.user);
+  const runAs = numeric ? { uid: Number(numeric[1]), gid: Number(numeric[2] ?? numeric[1]), label: `uid ${numeric[1]}` } : { uid: uid("nobody"), gid: gid("nogroup"), label: "nobody" };
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", ...s.env };
   for (const [i, v] of s.volumes.entries()) {
     const host = path.join(tmp, `volume-${i}`);
     mkdirSync(host, { recursive: true });
-    if (asRoot) chownSync(host, uid("nobody"), gid("nogroup"));
+    if (asRoot) chownSync(host, runAs.uid, runAs.gid);
     for (const [k, val] of Object.entries(env)) if (val === v || val.startsWith(`${v}/`)) env[k] = host + val.slice(v.length);
     env.HOME ??= host; // the image's user has its home in the volume
   }
@@ -361,10 +364,10 @@ async function startFinal(s: Stage): Promise<void> {
   const port = await freePort();
   const admin = { user: "replay", password: "replay-check-password" };
   Object.assign(env, { TMPDIR: privateTmp, FERRY_PORT: String(port), FERRY_HOST: "127.0.0.1", FERRY_ADMIN_USER: admin.user, FERRY_ADMIN_PASSWORD: admin.password });
-  const cmd = asRoot ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ...argv] : argv;
+  const cmd = asRoot ? ["setpriv", `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, "--clear-groups", "--", ...argv] : argv;
   const base = `http://127.0.0.1:${port}`;
   let exited: { code: number | null; sig: string | null } | undefined;
-  const child = await step(`start ${JSON.stringify(argv)} as ${asRoot ? "nobody" : os.userInfo().username} on :${port}`, () => {
+  const child = await step(`start ${JSON.stringify(argv)} as ${asRoot ? runAs.label : os.userInfo().username} on :${port}`, () => {
     const c = spawn(cmd[0]!, cmd.slice(1), { cwd: inRoot(s, "."), env: env as NodeJS.ProcessEnv, stdio: ["ignore", "inherit", "inherit"], detached: true });
     children.add(c);
     c.on("exit", (code, sig) => void (exited = { code, sig }));
