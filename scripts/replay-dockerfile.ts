@@ -290,7 +290,7 @@ async function replay(instrs: Instr[], contextDir: string, stages: Stage[]): Pro
         await step(label, () => void Object.assign(s.env, parseEnv(ins.args)));
         break;
       case "USER":
-        await step(label, () => void (s.user = ins.args.trim()), "ok", /^\d+(:\d+)?$/.test(ins.args.trim()) ? "the start check runs as this uid/gid" : "the start check runs as nobody:nogroup");
+        await step(label, () => void (s.user = ins.args.trim()), "ok", "the start check runs as this uid/gid if this host has it, else as nobody:nogroup");
         break;
       case "VOLUME":
         await step(label, () => {
@@ -348,8 +348,11 @@ async function startFinal(s: Stage): Promise<void> {
   // Each VOLUME becomes a fresh folder owned by the runtime user; ENV paths under it follow. A
   // numeric USER is used as it is (no user entry needed); a named one is played by nobody.
   const asRoot = process.getuid?.() === 0;
+  // The image's useradd (skipped here) gives its uid a passwd entry, which the embedded Postgres
+  // needs: a numeric uid this host does not know is played by nobody too.
   const numeric = /^(\d+)(?::(\d+))?$/.exec(s.user);
-  const runAs = numeric ? { uid: Number(numeric[1]), gid: Number(numeric[2] ?? numeric[1]), label: `uid ${numeric[1]}` } : { uid: uid("nobody"), gid: gid("nogroup"), label: "nobody" };
+  const known = numeric !== null && spawnSync("getent", ["passwd", numeric[1]!]).status === 0;
+  const runAs = numeric && known ? { uid: Number(numeric[1]), gid: Number(numeric[2] ?? numeric[1]), label: `uid ${numeric[1]}` } : { uid: uid("nobody"), gid: gid("nogroup"), label: numeric ? `nobody (uid ${numeric[1]} has no passwd entry on this host)` : "nobody" };
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", ...s.env };
   for (const [i, v] of s.volumes.entries()) {
     const host = path.join(tmp, `volume-${i}`);

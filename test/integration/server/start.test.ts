@@ -1,9 +1,9 @@
-import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readMigrations } from "../../../lib/db";
+import { freePort, readMigrations } from "../../../lib/db";
 import { ensureBuilt } from "../../../scripts/build-if-needed";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db";
 import { runFerry, startFerry } from "../../helpers/ferry-process";
@@ -53,6 +53,17 @@ describe("starting Ferry", () => {
     const lines = run.output().trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/FERRY_PORT="garbage".*port number/);
+  });
+
+  // Only root can start a process as another uid (CI runs as root).
+  it.skipIf(process.getuid?.() !== 0)("run as a uid with no user entry and no DATABASE_URL, says why the embedded Postgres cannot start and what to do", async () => {
+    const dataDir = path.join(tmp, "uidless");
+    await mkdir(dataDir, { mode: 0o777 });
+    await chmod(dataDir, 0o777);
+    const run = runFerry({ FERRY_DATA_DIR: dataDir, FERRY_PORT: String(await freePort()), FERRY_HOST: "127.0.0.1", HOME: dataDir }, ["--no-build"], { uid: 54321, gid: 54321 });
+    expect(await run.exited).not.toBe(0);
+    expect(run.output()).toMatch(/embedded Postgres cannot run as uid 54321: it has no entry in the user database.*Set DATABASE_URL/);
+    expect(run.output()).not.toContain("uv_os_get_passwd");
   });
 
   it("starts its own Postgres with no DATABASE_URL and keeps the data across restarts", async () => {
