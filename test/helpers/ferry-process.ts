@@ -51,9 +51,9 @@ export function runFerry(env: Record<string, string | undefined>, args: string[]
   return { child, output: () => out, exited };
 }
 
-export async function startFerry(env: Record<string, string | undefined>, timeoutMs = 90_000): Promise<FerryProcess> {
+export async function startFerry(env: Record<string, string | undefined>, timeoutMs = 90_000, as?: { uid: number; gid: number }): Promise<FerryProcess> {
   const port = await freePort();
-  const run = runFerry({ FERRY_PORT: String(port), FERRY_HOST: "127.0.0.1", ...env }, ["--no-build"]);
+  const run = runFerry({ FERRY_PORT: String(port), FERRY_HOST: "127.0.0.1", ...env }, ["--no-build"], as);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;
   let exitCode: number | null | undefined;
