@@ -1,5 +1,6 @@
 import type { Db } from "../db";
 import type { Viewer } from "./viewer";
+import { processWideWeakMap } from "../process-wide";
 
 /** Where invalidations come from: the process's LISTEN connection (lib/scheduler EventListener). */
 export interface InvalidationFeed {
@@ -67,13 +68,9 @@ export class AuthCache {
   }
 }
 
-const CACHES = Symbol.for("ferry.auth-caches");
-type Holder = { [CACHES]?: WeakMap<Db, AuthCache> };
-
-/** The cache for credentials looked up through `db` (on globalThis: Next's bundle shares it). */
+/** The cache for credentials looked up through `db` (process-wide: Next's bundle shares it). */
 function caches(): WeakMap<Db, AuthCache> {
-  const holder = globalThis as Holder;
-  return (holder[CACHES] ??= new WeakMap());
+  return processWideWeakMap<Db, AuthCache>("ferry.auth-caches");
 }
 
 /** Makes lookups through `db` use `cache` (lib/api does this for the API's client). */

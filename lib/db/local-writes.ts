@@ -1,3 +1,4 @@
+import { processWideWeakMap } from "../process-wide";
 import type { Db } from "./client";
 
 /**
@@ -5,15 +6,11 @@ import type { Db } from "./client";
  * from the database's NOTIFY (the registry list every pull reads, lib/mirror) hear it here too,
  * before the answer to the write goes out. The notification reaches this process a moment after
  * the commit; a pull sent by the same client right after its edit must not be answered from the
- * list read before it. Keyed by the client, held on globalThis so that every copy of this module
- * in the process (Next.js bundles its own) shares one set.
+ * list read before it. Keyed by the client, process-wide (Next.js bundles its own copy of this
+ * module).
  */
-const KEY = Symbol.for("ferry.db.localWriteListeners");
-type Holder = { [KEY]?: WeakMap<Db, Set<() => void>> };
-
 function listeners(db: Db): Set<() => void> {
-  const holder = globalThis as Holder;
-  const all = (holder[KEY] ??= new WeakMap());
+  const all = processWideWeakMap<Db, Set<() => void>>("ferry.db.localWriteListeners");
   let set = all.get(db);
   if (!set) all.set(db, (set = new Set()));
   return set;

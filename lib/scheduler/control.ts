@@ -3,6 +3,7 @@ import { GenerationCache } from "./generation-cache";
 import { loadGeneratorRow, type GeneratorPhase, type GeneratorRow } from "./generator-state";
 import { generatorTrigger, liveRoundTasks } from "./generators";
 import type { Sql } from "./sql";
+import { processWideWeakMap } from "../process-wide";
 
 /** A generator as the dashboard and APIs show it (the scheduler's snapshot). */
 export interface GeneratorStatus {
@@ -111,12 +112,8 @@ export class SnapshotCache {
   }
 }
 
-const CACHES = Symbol.for("ferry.snapshot-caches");
-type Holder = { [CACHES]?: WeakMap<Sql, SnapshotCache> };
-
 function snapshotCaches(): WeakMap<Sql, SnapshotCache> {
-  const holder = globalThis as Holder;
-  return (holder[CACHES] ??= new WeakMap());
+  return processWideWeakMap<Sql, SnapshotCache>("ferry.snapshot-caches");
 }
 
 /** Makes generatorSnapshot(sql) use `cache` (lib/api does this for the API's handle). */
